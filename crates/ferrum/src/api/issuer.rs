@@ -1,0 +1,213 @@
+//! Issuer resources, generic over the backend spec a signer understands.
+//!
+//! An issuer library has to serve kinds it does not know at compile time, so an issuer is a
+//! [`kube::core::Object`] with a typed `spec` and the shared [`IssuerStatus`], addressed through
+//! an [`ApiResource`] built from [`IssuerKinds`]. The CRDs are generated from the same spec
+//! type by [`IssuerKinds::crds`].
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceColumnDefinition, CustomResourceDefinition, CustomResourceDefinitionNames,
+    CustomResourceDefinitionSpec, CustomResourceDefinitionVersion, CustomResourceSubresources,
+    CustomResourceValidation, JSONSchemaProps,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::{ApiResource, GroupVersionKind, Object};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::condition::Condition;
+
+/// An issuer object of either scope, with backend spec `S`.
+pub type Issuer<S> = Object<S, IssuerStatus>;
+
+/// `status` shared by every issuer kind built on this library.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuerStatus {
+    /// Conditions; Ferrum owns `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// Whether an issuer kind is namespaced or cluster-scoped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IssuerScope {
+    /// A namespaced issuer: serves requests of its own namespace, reads Secrets there.
+    Namespaced,
+    /// A cluster issuer: serves every namespace, reads Secrets from the cluster resource
+    /// namespace.
+    Cluster,
+}
+
+/// The names of the two issuer kinds a signer serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuerKinds {
+    /// API group, e.g. `ferrum.dev`.
+    pub group: String,
+    /// API version, e.g. `v1alpha1`.
+    pub version: String,
+    /// Namespaced kind, e.g. `FerrumIssuer`. An empty `issuerRef.kind` means this kind.
+    pub namespaced: String,
+    /// Cluster-scoped kind, e.g. `FerrumClusterIssuer`.
+    pub cluster: String,
+}
+
+impl IssuerKinds {
+    /// Kinds named `<prefix>Issuer` and `<prefix>ClusterIssuer` in `group`/`version`.
+    pub fn new(group: &str, version: &str, prefix: &str) -> Self {
+        Self {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            namespaced: format!("{prefix}Issuer"),
+            cluster: format!("{prefix}ClusterIssuer"),
+        }
+    }
+
+    /// The scope of `issuerRef` (group, kind) if it points at one of these kinds.
+    pub fn scope_of(&self, group: Option<&str>, kind: Option<&str>) -> Option<IssuerScope> {
+        if group != Some(self.group.as_str()) {
+            return None;
+        }
+        match kind {
+            None | Some("") => Some(IssuerScope::Namespaced),
+            Some(k) if k == self.namespaced => Some(IssuerScope::Namespaced),
+            Some(k) if k == self.cluster => Some(IssuerScope::Cluster),
+            Some(_) => None,
+        }
+    }
+
+    /// The kind name of a scope.
+    pub fn kind(&self, scope: IssuerScope) -> &str {
+        match scope {
+            IssuerScope::Namespaced => &self.namespaced,
+            IssuerScope::Cluster => &self.cluster,
+        }
+    }
+
+    /// The [`ApiResource`] of a scope, for typed access through [`kube::Api`].
+    pub fn api_resource(&self, scope: IssuerScope) -> ApiResource {
+        let gvk = GroupVersionKind::gvk(&self.group, &self.version, self.kind(scope));
+        ApiResource::from_gvk_with_plural(&gvk, &plural(self.kind(scope)))
+    }
+
+    /// The two CRDs, with the OpenAPI schema generated from `S`.
+    pub fn crds<S: JsonSchema>(&self) -> [CustomResourceDefinition; 2] {
+        [IssuerScope::Namespaced, IssuerScope::Cluster].map(|scope| self.crd::<S>(scope))
+    }
+
+    fn crd<S: JsonSchema>(&self, scope: IssuerScope) -> CustomResourceDefinition {
+        let kind = self.kind(scope).to_owned();
+        let plural = plural(&kind);
+        let column = |name: &str, type_: &str, path: &str| CustomResourceColumnDefinition {
+            name: name.to_owned(),
+            type_: type_.to_owned(),
+            json_path: path.to_owned(),
+            ..Default::default()
+        };
+        CustomResourceDefinition {
+            metadata: ObjectMeta {
+                name: Some(format!("{plural}.{}", self.group)),
+                ..Default::default()
+            },
+            spec: CustomResourceDefinitionSpec {
+                group: self.group.clone(),
+                names: CustomResourceDefinitionNames {
+                    kind: kind.clone(),
+                    list_kind: Some(format!("{kind}List")),
+                    plural: plural.clone(),
+                    singular: Some(kind.to_lowercase()),
+                    categories: Some(vec!["cert-manager".to_owned()]),
+                    ..Default::default()
+                },
+                scope: match scope {
+                    IssuerScope::Namespaced => "Namespaced",
+                    IssuerScope::Cluster => "Cluster",
+                }
+                .to_owned(),
+                versions: vec![CustomResourceDefinitionVersion {
+                    name: self.version.clone(),
+                    served: true,
+                    storage: true,
+                    schema: Some(CustomResourceValidation {
+                        open_api_v3_schema: Some(object_schema::<S>()),
+                    }),
+                    subresources: Some(CustomResourceSubresources {
+                        status: Some(Default::default()),
+                        ..Default::default()
+                    }),
+                    additional_printer_columns: Some(vec![
+                        column("Ready", "string", r#".status.conditions[?(@.type=="Ready")].status"#),
+                        column("Reason", "string", r#".status.conditions[?(@.type=="Ready")].reason"#),
+                        column("Message", "string", r#".status.conditions[?(@.type=="Ready")].message"#),
+                        column("Age", "date", ".metadata.creationTimestamp"),
+                    ]),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            status: None,
+        }
+    }
+}
+
+/// Lower-case plural of a kind: `FerrumIssuer` → `ferrumissuers`.
+fn plural(kind: &str) -> String {
+    format!("{}s", kind.to_lowercase())
+}
+
+/// The object schema `{spec: S, status: IssuerStatus}` as the apiserver wants it: structural,
+/// inlined, no `$schema`.
+fn object_schema<S: JsonSchema>() -> JSONSchemaProps {
+    #[derive(JsonSchema)]
+    #[allow(dead_code)] // only its schema is used
+    struct Shape<S> {
+        spec: S,
+        status: Option<IssuerStatus>,
+    }
+    let generator = schemars::generate::SchemaSettings::openapi3()
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        })
+        .with_transform(schemars::transform::AddNullable::default())
+        .with_transform(kube::core::schema::StructuralSchemaRewriter)
+        .with_transform(kube::core::schema::OptionalEnum)
+        .into_generator();
+    let mut value = serde_json::to_value(generator.into_root_schema_for::<Shape<S>>())
+        .unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("title");
+        map.remove("description");
+    }
+    // Invariant: the generator emits a JSON schema object, which always deserializes.
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds() -> IssuerKinds {
+        IssuerKinds::new("ferrum.dev", "v1alpha1", "Ferrum")
+    }
+
+    #[test]
+    fn scope_matches_group_and_kind() {
+        let k = kinds();
+        assert_eq!(k.scope_of(Some("ferrum.dev"), None), Some(IssuerScope::Namespaced));
+        assert_eq!(k.scope_of(Some("ferrum.dev"), Some("")), Some(IssuerScope::Namespaced));
+        assert_eq!(k.scope_of(Some("ferrum.dev"), Some("FerrumIssuer")), Some(IssuerScope::Namespaced));
+        assert_eq!(k.scope_of(Some("ferrum.dev"), Some("FerrumClusterIssuer")), Some(IssuerScope::Cluster));
+        assert_eq!(k.scope_of(Some("ferrum.dev"), Some("Issuer")), None);
+        assert_eq!(k.scope_of(Some("cert-manager.io"), Some("FerrumIssuer")), None);
+        assert_eq!(k.scope_of(None, Some("FerrumIssuer")), None);
+    }
+
+    #[test]
+    fn api_resource_has_plural() {
+        let ar = kinds().api_resource(IssuerScope::Cluster);
+        assert_eq!(ar.plural, "ferrumclusterissuers");
+        assert_eq!(ar.api_version, "ferrum.dev/v1alpha1");
+    }
+}

@@ -1,0 +1,191 @@
+//! The `ca` backend: loads and checks the CA from its Secret, signs with it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::Api;
+
+use super::reasons::*;
+use super::spec::{CaIssuerSpec, FerrumIssuerSpec};
+use crate::reasons::{CA_EXPIRING, DURATION_CLAMPED, INVALID_SPEC};
+use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer};
+use crate::x509::chain::CaBundle;
+use crate::x509::issue::{Lifetime, PublishedUrls, assemble, random_serial, tbs_certificate};
+use crate::x509::key::{CertificateSigner, SoftwareKey};
+
+/// A CA that expires within this window gets a Warning event.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a loaded CA is reused for signing before the Secret is read again. A change to
+/// the Secret re-checks the issuer, which reloads it at once.
+const CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// A loaded and checked CA.
+#[derive(Debug)]
+struct LoadedCa {
+    bundle: CaBundle,
+    key: SoftwareKey,
+}
+
+/// The `ca` backend.
+pub struct CaSigner {
+    client: Client,
+    cache: Mutex<HashMap<(String, String), (Instant, Arc<LoadedCa>)>>,
+}
+
+impl CaSigner {
+    /// A backend reading Secrets with `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client, cache: Mutex::new(HashMap::new()) }
+    }
+
+    fn spec<'a>(spec: &'a FerrumIssuerSpec) -> Result<&'a CaIssuerSpec, IssuerError> {
+        match (&spec.ca, spec.backend_count()) {
+            (Some(ca), 1) => Ok(ca),
+            _ => Err(IssuerError::new(INVALID_SPEC, "spec must set exactly one backend block; the available backend is `ca`")),
+        }
+    }
+
+    /// Reads the Secret and checks the CA. `Err(None)` means the read itself failed (retryable).
+    async fn load(&self, namespace: &str, spec: &CaIssuerSpec) -> Result<Arc<LoadedCa>, LoadError> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let name = &spec.secret_name;
+        let secret = match api.get_opt(name).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => {
+                return Err(LoadError::Issuer(IssuerError::new(
+                    SECRET_NOT_FOUND,
+                    format!("Secret {namespace}/{name} not found"),
+                )));
+            }
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                return Err(LoadError::Issuer(IssuerError::new(
+                    SECRET_UNREADABLE,
+                    format!("not allowed to read Secret {namespace}/{name}: {}", status.message),
+                )));
+            }
+            Err(e) => return Err(LoadError::Transient(format!("reading Secret {namespace}/{name}: {e}"))),
+        };
+        let loaded = Arc::new(check_secret(namespace, name, &secret, SystemTime::now()).map_err(LoadError::Issuer)?);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert((namespace.to_owned(), name.clone()), (Instant::now(), loaded.clone()));
+        Ok(loaded)
+    }
+
+    fn cached(&self, namespace: &str, name: &str) -> Option<Arc<LoadedCa>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+            .map(|(_, ca)| ca.clone())
+    }
+}
+
+enum LoadError {
+    Issuer(IssuerError),
+    Transient(String),
+}
+
+/// Checks a CA Secret's contents at `now`.
+fn check_secret(namespace: &str, name: &str, secret: &Secret, now: SystemTime) -> Result<LoadedCa, IssuerError> {
+    let data = secret.data.as_ref();
+    let field = |key: &str| data.and_then(|d| d.get(key)).map(|b| b.0.as_slice());
+    let invalid = |message: String| IssuerError::new(INVALID_SECRET, format!("Secret {namespace}/{name}: {message}"));
+    let crt = field("tls.crt").ok_or_else(|| invalid("has no tls.crt".into()))?;
+    let key = field("tls.key").ok_or_else(|| invalid("has no tls.key".into()))?;
+    let bundle = CaBundle::parse(crt, field("ca.crt")).map_err(|e| invalid(e.to_string()))?;
+    let key = SoftwareKey::from_pem(key).map_err(|e| invalid(format!("tls.key: {e}")))?;
+    let ca = bundle.issuing();
+    if !ca.is_ca {
+        return Err(IssuerError::new(
+            NOT_A_CA,
+            format!("the certificate in Secret {namespace}/{name} is not a CA (basicConstraints cA is not true)"),
+        ));
+    }
+    if key.public_key() != ca.public_key.as_slice() {
+        return Err(IssuerError::new(
+            KEY_MISMATCH,
+            format!("tls.key in Secret {namespace}/{name} is not the private key of the certificate in tls.crt"),
+        ));
+    }
+    if now >= ca.not_after {
+        return Err(IssuerError::new(CA_EXPIRED, format!("the CA in Secret {namespace}/{name} has expired")));
+    }
+    if now < ca.not_before {
+        return Err(IssuerError::new(CA_NOT_YET_VALID, format!("the CA in Secret {namespace}/{name} is not valid yet")));
+    }
+    Ok(LoadedCa { bundle, key })
+}
+
+fn days_until(when: SystemTime, now: SystemTime) -> u64 {
+    when.duration_since(now).unwrap_or_default().as_secs() / 86_400
+}
+
+impl Signer for CaSigner {
+    type Spec = FerrumIssuerSpec;
+
+    async fn check(&self, issuer: &IssuerContext<'_, FerrumIssuerSpec>) -> Result<Health, IssuerError> {
+        let spec = Self::spec(issuer.spec)?;
+        let ca = match self.load(issuer.secret_namespace, spec).await {
+            Ok(ca) => ca,
+            Err(LoadError::Issuer(e)) => return Err(e),
+            Err(LoadError::Transient(message)) => return Err(IssuerError::new(SECRET_UNREADABLE, message)),
+        };
+        let not_after = ca.bundle.issuing().not_after;
+        let now = SystemTime::now();
+        let mut warnings = Vec::new();
+        if not_after.duration_since(now).unwrap_or_default() < EXPIRY_WARNING {
+            warnings.push((
+                CA_EXPIRING.to_owned(),
+                format!("the CA in Secret {}/{} expires in {} days", issuer.secret_namespace, spec.secret_name, days_until(not_after, now)),
+            ));
+        }
+        Ok(Health { message: "Signing CA verified".into(), warnings, expires: Some(not_after) })
+    }
+
+    async fn sign(&self, request: &SignRequest<'_>, issuer: &IssuerContext<'_, FerrumIssuerSpec>) -> Result<Signed, SignError> {
+        let spec = Self::spec(issuer.spec).map_err(SignError::IssuerBroken)?;
+        let ca = match self.cached(issuer.secret_namespace, &spec.secret_name) {
+            Some(ca) => ca,
+            None => match self.load(issuer.secret_namespace, spec).await {
+                Ok(ca) => ca,
+                Err(LoadError::Issuer(e)) => return Err(SignError::IssuerBroken(e)),
+                Err(LoadError::Transient(message)) => return Err(SignError::Retryable(message)),
+            },
+        };
+        let now = SystemTime::now();
+        let ca_info = ca.bundle.issuer_info();
+        if now >= ca_info.not_after {
+            return Err(SignError::IssuerBroken(IssuerError::new(CA_EXPIRED, "the CA has expired")));
+        }
+        let lifetime = Lifetime::new(now, request.template.duration, ca_info.not_after);
+        let urls = PublishedUrls {
+            crl_distribution_points: spec.crl_distribution_points.clone(),
+            ocsp_servers: spec.ocsp_servers.clone(),
+            issuing_certificate_urls: spec.issuing_certificate_urls.clone(),
+        };
+        let algorithm = ca.key.algorithm();
+        let encode_failed = |e: crate::x509::issue::EncodeError| SignError::Permanent(e.to_string());
+        let tbs = tbs_certificate(request.template, &ca_info, &lifetime, &random_serial(), &algorithm, &urls)
+            .map_err(encode_failed)?;
+        let signature = ca.key.sign(&tbs).map_err(|e| SignError::Retryable(e.to_string()))?;
+        let der = assemble(&tbs, &algorithm, &signature).map_err(encode_failed)?;
+        let mut warnings = Vec::new();
+        if lifetime.clamped {
+            warnings.push((
+                DURATION_CLAMPED.to_owned(),
+                format!(
+                    "the requested duration runs past the CA's expiry; the certificate expires with the CA, in {} days",
+                    days_until(ca_info.not_after, now)
+                ),
+            ));
+        }
+        Ok(Signed { chain_pem: ca.bundle.chain_pem(&der), ca_pem: ca.bundle.ca_pem(), warnings })
+    }
+
+    fn secret_names(&self, spec: &FerrumIssuerSpec) -> Vec<String> {
+        spec.ca.iter().map(|ca| ca.secret_name.clone()).collect()
+    }
+}

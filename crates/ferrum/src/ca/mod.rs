@@ -1,0 +1,25 @@
+//! Ferrum's first backend: a CA whose certificate and key live in a Secret.
+
+mod backend;
+mod spec;
+
+pub use backend::CaSigner;
+pub use spec::{CaIssuerSpec, FerrumIssuerSpec, kinds};
+
+/// Issuer reasons of the `ca` backend.
+pub mod reasons {
+    /// The Secret does not exist.
+    pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    /// The Secret could not be read (permissions, network).
+    pub const SECRET_UNREADABLE: &str = "SecretUnreadable";
+    /// The Secret's contents are not a usable certificate and key.
+    pub const INVALID_SECRET: &str = "InvalidSecret";
+    /// The certificate is not a CA.
+    pub const NOT_A_CA: &str = "NotACA";
+    /// The key does not belong to the certificate.
+    pub const KEY_MISMATCH: &str = "KeyMismatch";
+    /// The CA certificate has expired.
+    pub const CA_EXPIRED: &str = "CAExpired";
+    /// The CA certificate is not valid yet.
+    pub const CA_NOT_YET_VALID: &str = "CANotYetValid";
+}

@@ -1,0 +1,111 @@
+//! What every reconcile shares: client, config, signer, caches, retry state, events.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use tracing::warn;
+
+use super::Config;
+use crate::api::{Issuer, IssuerScope};
+use crate::backoff::RetryTracker;
+use crate::decision::IssuerKey;
+use crate::signer::Signer;
+
+/// Shared state of the controllers.
+pub struct Context<S: Signer> {
+    /// Admin of the API calls.
+    pub(crate) client: Client,
+    /// Behaviour.
+    pub(crate) config: Config,
+    /// The backend.
+    pub(crate) signer: S,
+    namespaced: Store<Issuer<S::Spec>>,
+    cluster: Store<Issuer<S::Spec>>,
+    /// Retry state per request UID.
+    pub(crate) retries: RetryTracker,
+    /// UIDs of requests we wrote a terminal status to and whose echo we have not yet seen:
+    /// guards against signing twice from a stale cache.
+    finished: Mutex<HashSet<String>>,
+    recorder: Recorder,
+}
+
+impl<S: Signer> Context<S> {
+    pub(crate) fn new(
+        client: Client,
+        config: Config,
+        signer: S,
+        namespaced: Store<Issuer<S::Spec>>,
+        cluster: Store<Issuer<S::Spec>>,
+    ) -> Self {
+        let reporter = Reporter { controller: config.field_manager.clone(), instance: std::env::var("POD_NAME").ok() };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            retries: RetryTracker::new(config.max_retry_duration),
+            client,
+            config,
+            signer,
+            namespaced,
+            cluster,
+            finished: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The cached issuer a key names.
+    pub(crate) fn issuer(&self, key: &IssuerKey) -> Option<std::sync::Arc<Issuer<S::Spec>>> {
+        let ar = self.config.kinds.api_resource(key.scope);
+        let mut object_ref = ObjectRef::new_with(&key.name, ar);
+        if let Some(ns) = &key.namespace {
+            object_ref = object_ref.within(ns);
+        }
+        self.store(key.scope).get(&object_ref)
+    }
+
+    /// The issuer cache of a scope.
+    pub(crate) fn store(&self, scope: IssuerScope) -> &Store<Issuer<S::Spec>> {
+        match scope {
+            IssuerScope::Namespaced => &self.namespaced,
+            IssuerScope::Cluster => &self.cluster,
+        }
+    }
+
+    /// Where issuers of a scope read Secrets.
+    pub(crate) fn secret_namespace<'a>(&'a self, scope: IssuerScope, issuer_namespace: Option<&'a str>) -> &'a str {
+        match scope {
+            IssuerScope::Namespaced => issuer_namespace.unwrap_or_default(),
+            IssuerScope::Cluster => &self.config.cluster_resource_namespace,
+        }
+    }
+
+    /// Notes that a terminal status was written for `uid`.
+    pub(crate) fn mark_finished(&self, uid: &str) {
+        self.finished.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned());
+    }
+
+    /// Whether a terminal status was written for `uid` and the cache has not caught up.
+    pub(crate) fn finished_unseen(&self, uid: &str) -> bool {
+        self.finished.lock().unwrap_or_else(|e| e.into_inner()).contains(uid)
+    }
+
+    /// The cache has seen the terminal status of `uid`: stop remembering it.
+    pub(crate) fn forget_finished(&self, uid: &str) {
+        self.finished.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+
+    /// Publishes an event; a failure to do so is logged, never fatal.
+    pub(crate) async fn event(&self, object: &ObjectReference, warning: bool, reason: &str, note: String, action: &str) {
+        let event = Event {
+            type_: if warning { EventType::Warning } else { EventType::Normal },
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, object).await {
+            warn!(%error, reason, "could not publish event");
+        }
+    }
+}

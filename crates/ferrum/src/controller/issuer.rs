@@ -1,0 +1,127 @@
+//! The issuer controllers (one per scope): check the backend, write Ready, re-check on spec
+//! change, on a change to a referenced Secret, and on a timer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tracing::{info, warn};
+
+use super::context::Context;
+use super::status::issuer_status_patch;
+use crate::Error;
+use crate::api::{Issuer, IssuerScope};
+use crate::signer::{IssuerContext, IssuerError, Signer};
+
+/// The context of one scope's controller.
+pub(super) struct Scoped<S: Signer> {
+    shared: Arc<Context<S>>,
+    scope: IssuerScope,
+}
+
+/// The context for the controller of `scope`.
+pub(super) fn scoped<S: Signer>(ctx: &Arc<Context<S>>, scope: IssuerScope) -> Arc<Scoped<S>> {
+    Arc::new(Scoped { shared: ctx.clone(), scope })
+}
+
+/// Builds the controller of one scope, re-triggered by changes to the Secrets issuers use.
+pub(super) fn controller<S: Signer>(
+    ctx: &Arc<Context<S>>,
+    scope: IssuerScope,
+    api: Api<Issuer<S::Spec>>,
+    client: &kube::Client,
+) -> Controller<Issuer<S::Spec>> {
+    let ar = ctx.config.kinds.api_resource(scope);
+    let controller = Controller::new_with(api, watcher::Config::default(), ar.clone());
+    let store = controller.store();
+    let ctx = ctx.clone();
+    // Metadata only: Secret contents (key material) are never cached.
+    let secrets = Api::<PartialObjectMeta<Secret>>::all(client.clone());
+    let mapper = move |secret: PartialObjectMeta<Secret>| {
+        let secret_ns = secret.namespace().unwrap_or_default();
+        let secret_name = secret.name_any();
+        store
+            .state()
+            .iter()
+            .filter(|issuer| ctx.secret_namespace(scope, issuer.metadata.namespace.as_deref()) == secret_ns)
+            .filter(|issuer| ctx.signer.secret_names(&issuer.spec).contains(&secret_name))
+            .map(|issuer| ObjectRef::from_obj_with(issuer.as_ref(), ar.clone()))
+            .collect::<Vec<_>>()
+    };
+    controller.watches_with(secrets, (), watcher::Config::default(), mapper)
+}
+
+/// Checks one issuer and records the result.
+pub(super) async fn reconcile<S: Signer>(issuer: Arc<Issuer<S::Spec>>, ctx: Arc<Scoped<S>>) -> Result<Action, Error> {
+    let shared = &ctx.shared;
+    let issuer_ctx = IssuerContext {
+        scope: ctx.scope,
+        name: issuer.metadata.name.as_deref().unwrap_or_default(),
+        secret_namespace: shared.secret_namespace(ctx.scope, issuer.metadata.namespace.as_deref()),
+        spec: &issuer.spec,
+    };
+    let result = shared.signer.check(&issuer_ctx).await;
+    let ready = match &result {
+        Ok(health) => Ok(health.message.as_str()),
+        Err(e) => Err((e.reason.as_str(), e.message.as_str())),
+    };
+    if write(shared, ctx.scope, &issuer, ready).await? {
+        match &result {
+            Ok(_) => info!(issuer = %issuer.name_any(), "issuer ready"),
+            Err(e) => warn!(issuer = %issuer.name_any(), reason = %e.reason, message = %e.message, "issuer not ready"),
+        }
+    }
+    if let Ok(health) = &result {
+        let object = issuer.object_ref(&shared.config.kinds.api_resource(ctx.scope));
+        for (reason, note) in &health.warnings {
+            shared.event(&object, true, reason, note.clone(), "Check").await;
+        }
+    }
+    Ok(Action::requeue(shared.config.issuer_recheck_interval))
+}
+
+/// Marks an issuer not Ready after its signer reported it broken.
+pub(super) async fn mark_not_ready<S: Signer>(
+    ctx: &Context<S>,
+    scope: IssuerScope,
+    issuer: &Issuer<S::Spec>,
+    error: &IssuerError,
+) -> Result<(), Error> {
+    write(ctx, scope, issuer, Err((&error.reason, &error.message))).await.map(|_| ())
+}
+
+async fn write<S: Signer>(
+    ctx: &Context<S>,
+    scope: IssuerScope,
+    issuer: &Issuer<S::Spec>,
+    ready: Result<&str, (&str, &str)>,
+) -> Result<bool, Error> {
+    let kinds = &ctx.config.kinds;
+    let Some(patch) = issuer_status_patch(kinds, scope, issuer, ready, Time(Timestamp::now())) else {
+        return Ok(false);
+    };
+    let ar = kinds.api_resource(scope);
+    let api: Api<Issuer<S::Spec>> = match scope {
+        IssuerScope::Namespaced => {
+            Api::namespaced_with(ctx.client.clone(), issuer.metadata.namespace.as_deref().unwrap_or_default(), &ar)
+        }
+        IssuerScope::Cluster => Api::all_with(ctx.client.clone(), &ar),
+    };
+    let params = PatchParams::apply(&ctx.config.field_manager).force();
+    api.patch_status(&issuer.name_any(), &params, &Patch::Apply(patch)).await?;
+    Ok(true)
+}
+
+/// Requeues an issuer whose check could not be recorded.
+pub(super) fn error_policy<S: Signer>(issuer: Arc<Issuer<S::Spec>>, error: &Error, _ctx: Arc<Scoped<S>>) -> Action {
+    warn!(issuer = %issuer.name_any(), %error, "issuer reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}

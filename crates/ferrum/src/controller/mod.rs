@@ -1,0 +1,106 @@
+//! The controllers: CertificateRequests and both issuer kinds, wired to a [`Signer`].
+
+mod context;
+mod issuer;
+mod request;
+pub mod status;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt, future};
+use kube::Client;
+use kube::api::Api;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::api::{CertificateRequest, Issuer, IssuerKinds, IssuerScope};
+use crate::signer::Signer;
+pub use context::Context;
+
+/// How the controllers behave.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The issuer kinds served.
+    pub kinds: IssuerKinds,
+    /// Field manager for server-side apply, and the events' reporting controller.
+    pub field_manager: String,
+    /// Wait for `Approved=True` before signing (turn off only for cert-manager < 1.3).
+    pub approval_check: bool,
+    /// Give up on retryable failures this long after the first one.
+    pub max_retry_duration: Duration,
+    /// Re-check every issuer this often.
+    pub issuer_recheck_interval: Duration,
+    /// Where cluster issuers read Secrets.
+    pub cluster_resource_namespace: String,
+    /// Requests reconciled at once.
+    pub concurrency: u16,
+}
+
+impl Config {
+    /// Defaults for the given kinds: approval check on, 10 min retry limit, 5 min re-check.
+    pub fn new(kinds: IssuerKinds, cluster_resource_namespace: impl Into<String>) -> Self {
+        Self {
+            field_manager: kinds.group.clone(),
+            kinds,
+            approval_check: true,
+            max_retry_duration: Duration::from_secs(600),
+            issuer_recheck_interval: Duration::from_secs(300),
+            cluster_resource_namespace: cluster_resource_namespace.into(),
+            concurrency: 8,
+        }
+    }
+}
+
+/// Runs the request controller and both issuer controllers until `shutdown` resolves.
+pub async fn run<S: Signer>(client: Client, config: Config, signer: S, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let shutdown = shutdown.shared();
+    let kinds = config.kinds.clone();
+    let ar_ns = kinds.api_resource(IssuerScope::Namespaced);
+    let ar_cl = kinds.api_resource(IssuerScope::Cluster);
+    let wc = watcher::Config::default();
+    let ns_api = Api::<Issuer<S::Spec>>::all_with(client.clone(), &ar_ns);
+    let cl_api = Api::<Issuer<S::Spec>>::all_with(client.clone(), &ar_cl);
+
+    // The request controller's view of the issuers: a reflector updates its store before it
+    // passes an event on, so a request reconciled because its issuer changed sees the change.
+    let ns_writer = Writer::new(ar_ns.clone());
+    let cl_writer = Writer::new(ar_cl.clone());
+    let (ns_store, cl_store) = (ns_writer.as_reader(), cl_writer.as_reader());
+    let ns_events = watcher(ns_api.clone(), wc.clone()).default_backoff().reflect(ns_writer).applied_objects();
+    let cl_events = watcher(cl_api.clone(), wc.clone()).default_backoff().reflect(cl_writer).applied_objects();
+
+    let ctx = Arc::new(Context::new(client.clone(), config, signer, ns_store.clone(), cl_store.clone()));
+
+    let requests = Controller::new(Api::<CertificateRequest>::all(client.clone()), wc.clone());
+    let request_store = requests.store();
+    let requests_controller = requests
+        .watches_stream_with(ns_events, request::mapper(ctx.clone(), request_store.clone(), IssuerScope::Namespaced), ar_ns.clone())
+        .watches_stream_with(cl_events, request::mapper(ctx.clone(), request_store, IssuerScope::Cluster), ar_cl.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(shutdown.clone());
+
+    let issuers_ns = issuer::controller(&ctx, IssuerScope::Namespaced, ns_api, &client)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(issuer::reconcile, issuer::error_policy, issuer::scoped(&ctx, IssuerScope::Namespaced))
+        .for_each(|_| future::ready(()));
+    let issuers_cl = issuer::controller(&ctx, IssuerScope::Cluster, cl_api, &client)
+        .graceful_shutdown_on(shutdown)
+        .run(issuer::reconcile, issuer::error_policy, issuer::scoped(&ctx, IssuerScope::Cluster))
+        .for_each(|_| future::ready(()));
+
+    // Issuer caches must be complete before a request may conclude that its issuer is
+    // missing; the request controller's own issuer streams fill them.
+    let wait_ctx = ctx.clone();
+    let requests = async move {
+        let _ = wait_ctx.store(IssuerScope::Namespaced).wait_until_ready().await;
+        let _ = wait_ctx.store(IssuerScope::Cluster).wait_until_ready().await;
+        requests_controller
+            .run(request::reconcile, request::error_policy, wait_ctx)
+            .for_each(|_| future::ready(()))
+            .await;
+    };
+    tokio::join!(requests, issuers_ns, issuers_cl);
+}

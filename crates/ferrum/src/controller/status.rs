@@ -1,0 +1,181 @@
+//! Status patches as values (pure): what Ferrum would write over an object's current status,
+//! or `None` when that would change nothing. The controllers send them with server-side apply.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::{Value, json};
+
+use crate::api::{CertificateRequest, Condition, ConditionStatus, Issuer, IssuerKinds, IssuerScope};
+use crate::encoding::base64_encode;
+use crate::reasons;
+
+/// The end state of one reconcile of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Denied by an approver.
+    Denied,
+    /// Waiting; the message says for what.
+    Pending(String),
+    /// Refused for good; the message says why.
+    Failed(String),
+    /// Issued.
+    Issued {
+        /// Leaf then intermediates, PEM.
+        chain_pem: String,
+        /// Root, PEM.
+        ca_pem: String,
+    },
+}
+
+/// Message of an issued request, as cert-manager's built-in issuers write it.
+pub const ISSUED_MESSAGE: &str = "Certificate fetched from issuer successfully";
+/// Message of a denied request.
+pub const DENIED_MESSAGE: &str = "The CertificateRequest was denied by an approval controller";
+
+/// The apply body for a request, or `None` if its status already says this.
+///
+/// Carries only Ferrum's fields (its Ready condition, `certificate`, `ca`, `failureTime`) and
+/// the `resourceVersion` it was computed from, so that a write based on a stale read fails
+/// with a conflict instead of overwriting a newer state.
+pub fn request_status_patch(request: &CertificateRequest, outcome: &Outcome, now: Time) -> Option<Value> {
+    let previous = request.condition(reasons::READY);
+    let (status, reason, message) = match outcome {
+        Outcome::Denied => (ConditionStatus::False, reasons::DENIED, DENIED_MESSAGE),
+        Outcome::Pending(m) => (ConditionStatus::False, reasons::PENDING, m.as_str()),
+        Outcome::Failed(m) => (ConditionStatus::False, reasons::FAILED, m.as_str()),
+        Outcome::Issued { .. } => (ConditionStatus::True, reasons::ISSUED, ISSUED_MESSAGE),
+    };
+    let condition = Condition::transition(reasons::READY, status, reason, message, None, previous, now.clone());
+    if previous.is_some_and(|p| p.same_meaning(&condition)) {
+        return None;
+    }
+    let mut status = json!({ "conditions": [condition] });
+    match outcome {
+        Outcome::Denied | Outcome::Failed(_) => {
+            let failure_time = request.status.as_ref().and_then(|s| s.failure_time.clone()).unwrap_or(now);
+            status["failureTime"] = json!(failure_time);
+        }
+        Outcome::Issued { chain_pem, ca_pem } => {
+            status["certificate"] = json!(base64_encode(chain_pem.as_bytes()));
+            status["ca"] = json!(base64_encode(ca_pem.as_bytes()));
+        }
+        Outcome::Pending(_) => {}
+    }
+    Some(json!({
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "CertificateRequest",
+        "metadata": {
+            "name": request.metadata.name,
+            "namespace": request.metadata.namespace,
+            "resourceVersion": request.metadata.resource_version,
+        },
+        "status": status,
+    }))
+}
+
+/// The apply body for an issuer's Ready condition, or `None` if it already says this.
+pub fn issuer_status_patch<S: Clone>(
+    kinds: &IssuerKinds,
+    scope: IssuerScope,
+    issuer: &Issuer<S>,
+    ready: Result<&str, (&str, &str)>,
+    now: Time,
+) -> Option<Value> {
+    let previous = issuer
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == reasons::READY));
+    let (status, reason, message) = match ready {
+        Ok(message) => (ConditionStatus::True, reasons::CHECKED, message),
+        Err((reason, message)) => (ConditionStatus::False, reason, message),
+    };
+    let generation = issuer.metadata.generation;
+    let condition = Condition::transition(reasons::READY, status, reason, message, generation, previous, now);
+    if previous.is_some_and(|p| p.same_meaning(&condition)) {
+        return None;
+    }
+    let mut metadata = json!({ "name": issuer.metadata.name });
+    if scope == IssuerScope::Namespaced {
+        metadata["namespace"] = json!(issuer.metadata.namespace);
+    }
+    Some(json!({
+        "apiVersion": format!("{}/{}", kinds.group, kinds.version),
+        "kind": kinds.kind(scope),
+        "metadata": metadata,
+        "status": { "conditions": [condition] },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{CertificateRequestSpec, CertificateRequestStatus};
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(secs: i64) -> Time {
+        Time(Timestamp::from_second(secs).unwrap())
+    }
+
+    fn request(conditions: Vec<Condition>) -> CertificateRequest {
+        let mut cr = CertificateRequest::new("r", CertificateRequestSpec::default());
+        cr.metadata.namespace = Some("ns".into());
+        cr.metadata.resource_version = Some("7".into());
+        cr.status = Some(CertificateRequestStatus { conditions, ..Default::default() });
+        cr
+    }
+
+    fn approved() -> Condition {
+        Condition { type_: "Approved".into(), status: "True".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn issued_patch_has_only_our_fields() {
+        let cr = request(vec![approved()]);
+        let patch = request_status_patch(
+            &cr,
+            &Outcome::Issued { chain_pem: "chain".into(), ca_pem: "root".into() },
+            at(100),
+        )
+        .unwrap();
+        assert_eq!(
+            patch,
+            json!({
+                "apiVersion": "cert-manager.io/v1",
+                "kind": "CertificateRequest",
+                "metadata": { "name": "r", "namespace": "ns", "resourceVersion": "7" },
+                "status": {
+                    "conditions": [{
+                        "type": "Ready", "status": "True", "reason": "Issued",
+                        "message": ISSUED_MESSAGE, "lastTransitionTime": "1970-01-01T00:01:40Z",
+                    }],
+                    "certificate": base64_encode(b"chain"),
+                    "ca": base64_encode(b"root"),
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn failure_time_only_with_failed_or_denied() {
+        let cr = request(vec![approved()]);
+        let failed = request_status_patch(&cr, &Outcome::Failed("bad".into()), at(5)).unwrap();
+        assert_eq!(failed["status"]["failureTime"], json!("1970-01-01T00:00:05Z"));
+        assert_eq!(failed["status"]["conditions"][0]["reason"], json!("Failed"));
+        let denied = request_status_patch(&cr, &Outcome::Denied, at(5)).unwrap();
+        assert_eq!(denied["status"]["conditions"][0]["reason"], json!("Denied"));
+        assert!(denied["status"]["failureTime"].is_string());
+        let pending = request_status_patch(&cr, &Outcome::Pending("wait".into()), at(5)).unwrap();
+        assert!(pending["status"].get("failureTime").is_none());
+    }
+
+    #[test]
+    fn same_pending_writes_nothing_and_time_is_kept() {
+        let first = request_status_patch(&request(vec![]), &Outcome::Pending("wait".into()), at(5)).unwrap();
+        let written: Condition = serde_json::from_value(first["status"]["conditions"][0].clone()).unwrap();
+        let cr = request(vec![written.clone()]);
+        assert_eq!(request_status_patch(&cr, &Outcome::Pending("wait".into()), at(9)), None);
+        let changed = request_status_patch(&cr, &Outcome::Pending("other".into()), at(9)).unwrap();
+        assert_eq!(changed["status"]["conditions"][0]["lastTransitionTime"], json!("1970-01-01T00:00:05Z"));
+        let failed = request_status_patch(&cr, &Outcome::Failed("x".into()), at(9)).unwrap();
+        assert_eq!(failed["status"]["conditions"][0]["lastTransitionTime"], json!("1970-01-01T00:00:05Z"));
+    }
+}

@@ -1,0 +1,134 @@
+//! The interface a backend implements: check an issuer, sign a request.
+//!
+//! Two calls, as cert-manager's issuer-lib, with typed outcomes. A software CA signs at once;
+//! a key that never leaves an HSM implements [`crate::x509::key::CertificateSigner`] and is
+//! driven the same way; a remote CA that answers later returns [`SignError::Pending`] and is
+//! asked again (idempotently, keyed by the request UID) after the delay it named.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::IssuerScope;
+use crate::x509::csr::ValidatedCsr;
+use crate::x509::template::CertificateTemplate;
+
+/// What a signer sees of an issuer.
+#[derive(Debug)]
+pub struct IssuerContext<'a, S> {
+    /// Namespaced or cluster-scoped.
+    pub scope: IssuerScope,
+    /// Issuer name.
+    pub name: &'a str,
+    /// The namespace the issuer may read Secrets from: its own for a namespaced issuer, the
+    /// cluster resource namespace for a cluster issuer.
+    pub secret_namespace: &'a str,
+    /// The backend spec.
+    pub spec: &'a S,
+}
+
+/// A request that passed every check, ready to be signed.
+#[derive(Debug)]
+pub struct SignRequest<'a> {
+    /// Namespace of the CertificateRequest.
+    pub namespace: &'a str,
+    /// Name of the CertificateRequest.
+    pub name: &'a str,
+    /// UID of the CertificateRequest: the idempotency key for remote CAs.
+    pub uid: &'a str,
+    /// The checked CSR.
+    pub csr: &'a ValidatedCsr,
+    /// The certificate to issue, as the policy built it.
+    pub template: &'a CertificateTemplate,
+}
+
+/// A signer's answer to a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// PEM: the leaf, then intermediates (no self-signed root).
+    pub chain_pem: String,
+    /// PEM of the root CA.
+    pub ca_pem: String,
+    /// Things the user should know (e.g. the lifetime was cut to the CA's expiry);
+    /// each becomes a Warning event on the request.
+    pub warnings: Vec<(String, String)>,
+}
+
+/// An issuer's health, when usable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    /// The Ready condition's message.
+    pub message: String,
+    /// (reason, message) pairs published as Warning events, e.g. a CA expiring soon.
+    pub warnings: Vec<(String, String)>,
+    /// When the backend stops being usable (e.g. the CA's notAfter), for metrics and events.
+    pub expires: Option<std::time::SystemTime>,
+}
+
+/// Why an issuer is not usable: becomes its Ready=False condition.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct IssuerError {
+    /// CamelCase reason, e.g. `SecretNotFound`.
+    pub reason: String,
+    /// What is wrong and what to do about it.
+    pub message: String,
+}
+
+impl IssuerError {
+    /// Builds an issuer error.
+    pub fn new(reason: &str, message: impl Into<String>) -> Self {
+        Self { reason: reason.to_owned(), message: message.into() }
+    }
+}
+
+/// Why signing did not produce a certificate.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignError {
+    /// The CA refuses this request: the request fails for good.
+    #[error("{0}")]
+    Permanent(String),
+    /// A failure that may pass (network, 5xx, HSM busy): retried with backoff until the
+    /// maximum retry duration, counted from the first failure.
+    #[error("{0}")]
+    Retryable(String),
+    /// Not done yet (a remote CA working on it): ask again after `retry_after`. Not a failure.
+    #[error("{message}")]
+    Pending {
+        /// What is awaited.
+        message: String,
+        /// When to ask again.
+        retry_after: Duration,
+    },
+    /// The issuer itself is broken (key gone, CA expired): the issuer is marked not Ready and
+    /// the request waits for it.
+    #[error("{0}")]
+    IssuerBroken(IssuerError),
+}
+
+/// A signing backend. Implement this, pick names for your kinds, and call
+/// [`crate::controller::run`].
+pub trait Signer: Send + Sync + 'static {
+    /// The issuer spec this backend reads (the `spec` of both issuer kinds).
+    type Spec: Clone + Debug + DeserializeOwned + Serialize + JsonSchema + Send + Sync + 'static;
+
+    /// Checks that the issuer is usable.
+    fn check(&self, issuer: &IssuerContext<'_, Self::Spec>) -> impl Future<Output = Result<Health, IssuerError>> + Send;
+
+    /// Signs a checked request.
+    fn sign(
+        &self,
+        request: &SignRequest<'_>,
+        issuer: &IssuerContext<'_, Self::Spec>,
+    ) -> impl Future<Output = Result<Signed, SignError>> + Send;
+
+    /// Names of the Secrets (in the issuer's secret namespace) the spec depends on: a change to
+    /// any of them re-checks the issuer at once.
+    fn secret_names(&self, _spec: &Self::Spec) -> Vec<String> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,162 @@
+//! A CA's certificate bundle (`tls.crt`, optional `ca.crt`): parsing, the facts a signer needs,
+//! and the chain layout written into a request's status.
+
+use std::time::SystemTime;
+
+use der::{Decode, Encode};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::{BasicConstraints, SubjectKeyIdentifier};
+
+use super::issue::{IssuerInfo, key_identifier};
+use crate::encoding::pem_encode;
+
+/// cert-manager's cap on the PEM size of a certificate chain.
+pub const MAX_CHAIN_PEM_BYTES: usize = 95_000;
+
+/// Why a CA bundle is unusable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// Over the PEM size cap.
+    #[error("{field} is {size} bytes, over the limit of {MAX_CHAIN_PEM_BYTES} bytes")]
+    TooLarge {
+        /// Which Secret key.
+        field: &'static str,
+        /// Size seen.
+        size: usize,
+    },
+    /// No certificate in the PEM.
+    #[error("{0} holds no PEM block labelled CERTIFICATE")]
+    Empty(&'static str),
+    /// A certificate does not parse.
+    #[error("{field} holds a certificate that does not parse: {reason}")]
+    Malformed {
+        /// Which Secret key.
+        field: &'static str,
+        /// The parser's complaint.
+        reason: String,
+    },
+}
+
+/// One parsed certificate with the facts we use.
+#[derive(Clone, Debug)]
+pub struct CertFacts {
+    /// DER.
+    pub der: Vec<u8>,
+    /// Subject Name DER.
+    pub subject: Vec<u8>,
+    /// Issuer Name DER.
+    pub issuer: Vec<u8>,
+    /// `subjectPublicKey` bits.
+    pub public_key: Vec<u8>,
+    /// Subject key identifier extension, if present.
+    pub subject_key_id: Option<Vec<u8>>,
+    /// Basic constraints `cA`.
+    pub is_ca: bool,
+    /// `notBefore`.
+    pub not_before: SystemTime,
+    /// `notAfter`.
+    pub not_after: SystemTime,
+}
+
+impl CertFacts {
+    fn parse(der: &[u8], field: &'static str) -> Result<Self, ChainError> {
+        let malformed = |e: der::Error| ChainError::Malformed { field, reason: e.to_string() };
+        let cert = Certificate::from_der(der).map_err(malformed)?;
+        let tbs = cert.tbs_certificate();
+        let is_ca = tbs
+            .get_extension::<BasicConstraints>()
+            .map_err(malformed)?
+            .is_some_and(|(_, bc)| bc.ca);
+        let subject_key_id = tbs
+            .get_extension::<SubjectKeyIdentifier>()
+            .map_err(malformed)?
+            .map(|(_, ski)| ski.0.as_bytes().to_vec());
+        Ok(Self {
+            der: der.to_vec(),
+            subject: tbs.subject().to_der().map_err(malformed)?,
+            issuer: tbs.issuer().to_der().map_err(malformed)?,
+            public_key: tbs.subject_public_key_info().subject_public_key.raw_bytes().to_vec(),
+            subject_key_id,
+            is_ca,
+            not_before: tbs.validity().not_before.to_system_time(),
+            not_after: tbs.validity().not_after.to_system_time(),
+        })
+    }
+
+    /// Whether subject and issuer are the same name.
+    pub fn self_issued(&self) -> bool {
+        self.subject == self.issuer
+    }
+}
+
+/// A CA bundle: the issuing certificate first, then the rest of its chain.
+#[derive(Clone, Debug)]
+pub struct CaBundle {
+    /// `tls.crt`, in order.
+    pub chain: Vec<CertFacts>,
+    /// The root: the self-issued end of the chain, else `ca.crt`, else the chain's last cert.
+    pub root: CertFacts,
+}
+
+impl CaBundle {
+    /// Parses `tls.crt` and the optional `ca.crt`.
+    pub fn parse(tls_crt: &[u8], ca_crt: Option<&[u8]>) -> Result<Self, ChainError> {
+        let chain = parse_pem_certs(tls_crt, "tls.crt")?;
+        let root = match chain.last() {
+            Some(last) if last.self_issued() => last.clone(),
+            Some(last) => match ca_crt.filter(|c| !c.is_empty()) {
+                Some(ca) => parse_pem_certs(ca, "ca.crt")?.swap_remove(0),
+                None => last.clone(),
+            },
+            None => return Err(ChainError::Empty("tls.crt")),
+        };
+        Ok(Self { chain, root })
+    }
+
+    /// The issuing certificate.
+    pub fn issuing(&self) -> &CertFacts {
+        // Invariant: `parse` refuses an empty chain.
+        &self.chain[0]
+    }
+
+    /// What a certificate signed by this CA takes from it.
+    pub fn issuer_info(&self) -> IssuerInfo {
+        let ca = self.issuing();
+        IssuerInfo {
+            subject: ca.subject.clone(),
+            key_id: ca.subject_key_id.clone().unwrap_or_else(|| key_identifier(&ca.public_key)),
+            not_after: ca.not_after,
+        }
+    }
+
+    /// `status.certificate`: the leaf, then the chain without a self-issued root.
+    pub fn chain_pem(&self, leaf_der: &[u8]) -> String {
+        let mut out = pem_encode("CERTIFICATE", leaf_der);
+        for cert in self.chain.iter().filter(|c| !c.self_issued()) {
+            out.push_str(&pem_encode("CERTIFICATE", &cert.der));
+        }
+        out
+    }
+
+    /// `status.ca`: the root.
+    pub fn ca_pem(&self) -> String {
+        pem_encode("CERTIFICATE", &self.root.der)
+    }
+}
+
+fn parse_pem_certs(pem: &[u8], field: &'static str) -> Result<Vec<CertFacts>, ChainError> {
+    if pem.len() > MAX_CHAIN_PEM_BYTES {
+        return Err(ChainError::TooLarge { field, size: pem.len() });
+    }
+    let mut certs = Vec::new();
+    for item in CertificateDer::pem_slice_iter(pem) {
+        let der = item.map_err(|e| ChainError::Malformed { field, reason: e.to_string() })?;
+        certs.push(CertFacts::parse(&der, field)?);
+    }
+    if certs.is_empty() {
+        return Err(ChainError::Empty(field));
+    }
+    Ok(certs)
+}

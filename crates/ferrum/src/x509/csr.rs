@@ -1,0 +1,255 @@
+//! Parsing and checking a PKCS#10 certificate request: size cap, PEM, DER, algorithms,
+//! key sizes and the self-signature. The only way to get a [`ValidatedCsr`] is [`parse_csr`].
+
+use aws_lc_rs::signature::{self as sig, RsaParameters, UnparsedPublicKey, VerificationAlgorithm};
+use const_oid::ObjectIdentifier;
+use der::{Decode, Encode};
+use rustls_pki_types::CertificateSigningRequestDer;
+use rustls_pki_types::pem::PemObject;
+use x509_cert::ext::Extension;
+use x509_cert::request::{CertReq, ExtensionReq};
+
+use super::oids;
+
+/// cert-manager's cap on the PEM size of `spec.request`.
+pub const MAX_CSR_PEM_BYTES: usize = 36_500;
+
+/// Smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: u32 = 2048;
+/// Largest RSA modulus accepted, in bits.
+pub const MAX_RSA_BITS: u32 = 8192;
+
+/// A hash function used in a signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hash {
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+/// A named elliptic curve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Curve {
+    /// NIST P-256.
+    P256,
+    /// NIST P-384.
+    P384,
+    /// NIST P-521.
+    P521,
+}
+
+/// The kind and size of a public key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    /// RSA with a modulus of `bits` bits.
+    Rsa {
+        /// Modulus size.
+        bits: u32,
+    },
+    /// ECDSA on a named curve.
+    Ecdsa(Curve),
+    /// Ed25519.
+    Ed25519,
+}
+
+/// An accepted signature algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureAlgorithm {
+    /// RSASSA-PKCS1-v1_5.
+    RsaPkcs1(Hash),
+    /// ECDSA.
+    Ecdsa(Hash),
+    /// Ed25519.
+    Ed25519,
+}
+
+/// Why a request was refused. Every message says what was wrong and what is accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CsrError {
+    /// Over the PEM size cap.
+    #[error("spec.request is {size} bytes, over the limit of {MAX_CSR_PEM_BYTES} bytes")]
+    TooLarge {
+        /// Size seen.
+        size: usize,
+    },
+    /// No `CERTIFICATE REQUEST` PEM block.
+    #[error("spec.request holds no PEM block labelled CERTIFICATE REQUEST")]
+    NotPem,
+    /// The DER is not a PKCS#10 request.
+    #[error("spec.request is not a valid PKCS#10 certificate request: {0}")]
+    Malformed(String),
+    /// SHA-1 signatures are refused.
+    #[error("the CSR is signed with SHA-1, which is refused; sign it with SHA-256 or stronger")]
+    Sha1Signature,
+    /// DSA keys or signatures are refused.
+    #[error("DSA keys are not accepted; use RSA (2048-8192 bits), ECDSA (P-256, P-384, P-521) or Ed25519")]
+    Dsa,
+    /// RSA modulus out of bounds.
+    #[error("RSA key of {bits} bits is not accepted: the size must be between {MIN_RSA_BITS} and {MAX_RSA_BITS} bits")]
+    RsaKeySize {
+        /// Modulus size seen.
+        bits: u32,
+    },
+    /// A curve other than P-256/384/521.
+    #[error("elliptic curve {0} is not accepted; use P-256, P-384 or P-521")]
+    UnsupportedCurve(String),
+    /// An unknown public key algorithm.
+    #[error("public key algorithm {0} is not accepted; use RSA, ECDSA or Ed25519")]
+    UnsupportedKey(String),
+    /// An unknown or unsupported signature algorithm.
+    #[error("signature algorithm {0} is not accepted; use PKCS#1 v1.5 RSA or ECDSA with SHA-256/384/512, or Ed25519")]
+    UnsupportedSignature(String),
+    /// The signature algorithm does not belong to the key type.
+    #[error("signature algorithm {signature:?} does not match the CSR's {key:?} key")]
+    AlgorithmMismatch {
+        /// Signature algorithm.
+        signature: SignatureAlgorithm,
+        /// Key algorithm.
+        key: KeyAlgorithm,
+    },
+    /// The self-signature does not verify.
+    #[error("the CSR's signature does not verify against its own public key (was the request altered?)")]
+    BadSignature,
+}
+
+/// A request whose encoding, algorithms, key size and self-signature have been checked.
+#[derive(Clone, Debug)]
+pub struct ValidatedCsr {
+    /// The request's DER.
+    pub der: Vec<u8>,
+    /// The subject Name, DER, exactly as requested.
+    pub subject: Vec<u8>,
+    /// Whether the subject has no RDNs.
+    pub subject_is_empty: bool,
+    /// SubjectPublicKeyInfo DER, exactly as requested.
+    pub public_key_info: Vec<u8>,
+    /// The `subjectPublicKey` bits (used for key identifiers).
+    pub public_key: Vec<u8>,
+    /// Kind and size of the key.
+    pub key: KeyAlgorithm,
+    /// The algorithm the request was signed with.
+    pub signature: SignatureAlgorithm,
+    /// Extensions asked for in the `extensionRequest` attribute, in order.
+    pub extensions: Vec<Extension>,
+}
+
+impl ValidatedCsr {
+    /// The requested extension with this OID, if any.
+    pub fn extension(&self, oid: ObjectIdentifier) -> Option<&Extension> {
+        self.extensions.iter().find(|e| e.extn_id == oid)
+    }
+}
+
+/// Parses and checks a PEM-encoded request.
+pub fn parse_csr(pem: &[u8]) -> Result<ValidatedCsr, CsrError> {
+    if pem.len() > MAX_CSR_PEM_BYTES {
+        return Err(CsrError::TooLarge { size: pem.len() });
+    }
+    let der = CertificateSigningRequestDer::from_pem_slice(pem).map_err(|_| CsrError::NotPem)?;
+    let der = der.as_ref();
+    let req = CertReq::from_der(der).map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let spki = &req.info.public_key;
+    let key = key_algorithm(&spki.algorithm.oid, spki.algorithm.parameters.as_ref(), spki.subject_public_key.raw_bytes())?;
+    let signature = signature_algorithm(&req.algorithm.oid)?;
+    let verifier = verifier(signature, key)?;
+    let info = req.info.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?;
+    UnparsedPublicKey::new(verifier, spki.subject_public_key.raw_bytes())
+        .verify(&info, req.signature.raw_bytes())
+        .map_err(|_| CsrError::BadSignature)?;
+    Ok(ValidatedCsr {
+        der: der.to_vec(),
+        subject: req.info.subject.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?,
+        subject_is_empty: req.info.subject.is_empty(),
+        public_key_info: spki.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?,
+        public_key: spki.subject_public_key.raw_bytes().to_vec(),
+        key,
+        signature,
+        extensions: requested_extensions(&req)?,
+    })
+}
+
+fn key_algorithm(oid: &ObjectIdentifier, params: Option<&der::Any>, key: &[u8]) -> Result<KeyAlgorithm, CsrError> {
+    match *oid {
+        oids::RSA_ENCRYPTION => {
+            let bits = RsaParameters::public_modulus_len(key)
+                .map_err(|_| CsrError::Malformed("the RSA public key does not parse".into()))?;
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+                return Err(CsrError::RsaKeySize { bits });
+            }
+            Ok(KeyAlgorithm::Rsa { bits })
+        }
+        oids::EC_PUBLIC_KEY => {
+            let curve = params
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+                .ok_or_else(|| CsrError::Malformed("the EC public key names no curve".into()))?;
+            match curve {
+                oids::P256 => Ok(KeyAlgorithm::Ecdsa(Curve::P256)),
+                oids::P384 => Ok(KeyAlgorithm::Ecdsa(Curve::P384)),
+                oids::P521 => Ok(KeyAlgorithm::Ecdsa(Curve::P521)),
+                other => Err(CsrError::UnsupportedCurve(other.to_string())),
+            }
+        }
+        oids::ED25519 => Ok(KeyAlgorithm::Ed25519),
+        oids::DSA => Err(CsrError::Dsa),
+        other => Err(CsrError::UnsupportedKey(other.to_string())),
+    }
+}
+
+fn signature_algorithm(oid: &ObjectIdentifier) -> Result<SignatureAlgorithm, CsrError> {
+    use SignatureAlgorithm::*;
+    match *oid {
+        oids::SHA256_WITH_RSA => Ok(RsaPkcs1(Hash::Sha256)),
+        oids::SHA384_WITH_RSA => Ok(RsaPkcs1(Hash::Sha384)),
+        oids::SHA512_WITH_RSA => Ok(RsaPkcs1(Hash::Sha512)),
+        oids::ECDSA_WITH_SHA256 => Ok(Ecdsa(Hash::Sha256)),
+        oids::ECDSA_WITH_SHA384 => Ok(Ecdsa(Hash::Sha384)),
+        oids::ECDSA_WITH_SHA512 => Ok(Ecdsa(Hash::Sha512)),
+        oids::ED25519 => Ok(Ed25519),
+        oids::SHA1_WITH_RSA | oids::ECDSA_WITH_SHA1 => Err(CsrError::Sha1Signature),
+        oids::DSA_WITH_SHA1 | oids::DSA_WITH_SHA256 => Err(CsrError::Dsa),
+        oids::RSASSA_PSS => Err(CsrError::UnsupportedSignature("RSASSA-PSS".into())),
+        other => Err(CsrError::UnsupportedSignature(other.to_string())),
+    }
+}
+
+fn verifier(signature: SignatureAlgorithm, key: KeyAlgorithm) -> Result<&'static dyn VerificationAlgorithm, CsrError> {
+    use {Curve::*, Hash::*};
+    let v: &'static dyn VerificationAlgorithm = match (signature, key) {
+        (SignatureAlgorithm::RsaPkcs1(Sha256), KeyAlgorithm::Rsa { .. }) => &sig::RSA_PKCS1_2048_8192_SHA256,
+        (SignatureAlgorithm::RsaPkcs1(Sha384), KeyAlgorithm::Rsa { .. }) => &sig::RSA_PKCS1_2048_8192_SHA384,
+        (SignatureAlgorithm::RsaPkcs1(Sha512), KeyAlgorithm::Rsa { .. }) => &sig::RSA_PKCS1_2048_8192_SHA512,
+        (SignatureAlgorithm::Ecdsa(Sha256), KeyAlgorithm::Ecdsa(P256)) => &sig::ECDSA_P256_SHA256_ASN1,
+        (SignatureAlgorithm::Ecdsa(Sha384), KeyAlgorithm::Ecdsa(P256)) => &sig::ECDSA_P256_SHA384_ASN1,
+        (SignatureAlgorithm::Ecdsa(Sha512), KeyAlgorithm::Ecdsa(P256)) => &sig::ECDSA_P256_SHA512_ASN1,
+        (SignatureAlgorithm::Ecdsa(Sha256), KeyAlgorithm::Ecdsa(P384)) => &sig::ECDSA_P384_SHA256_ASN1,
+        (SignatureAlgorithm::Ecdsa(Sha384), KeyAlgorithm::Ecdsa(P384)) => &sig::ECDSA_P384_SHA384_ASN1,
+        (SignatureAlgorithm::Ecdsa(Sha512), KeyAlgorithm::Ecdsa(P384)) => &sig::ECDSA_P384_SHA512_ASN1,
+        (SignatureAlgorithm::Ecdsa(Sha256), KeyAlgorithm::Ecdsa(P521)) => &sig::ECDSA_P521_SHA256_ASN1,
+        (SignatureAlgorithm::Ecdsa(Sha384), KeyAlgorithm::Ecdsa(P521)) => &sig::ECDSA_P521_SHA384_ASN1,
+        (SignatureAlgorithm::Ecdsa(Sha512), KeyAlgorithm::Ecdsa(P521)) => &sig::ECDSA_P521_SHA512_ASN1,
+        (SignatureAlgorithm::Ed25519, KeyAlgorithm::Ed25519) => &sig::ED25519,
+        (signature, key) => return Err(CsrError::AlgorithmMismatch { signature, key }),
+    };
+    Ok(v)
+}
+
+fn requested_extensions(req: &CertReq) -> Result<Vec<Extension>, CsrError> {
+    let mut out = Vec::new();
+    for attr in req.info.attributes.iter().filter(|a| a.oid == oids::EXTENSION_REQUEST) {
+        for value in attr.values.iter() {
+            let bytes = value.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?;
+            let ExtensionReq(exts) = ExtensionReq::from_der(&bytes)
+                .map_err(|e| CsrError::Malformed(format!("extensionRequest attribute: {e}")))?;
+            out.extend(exts);
+        }
+    }
+    for (i, e) in out.iter().enumerate() {
+        if out[..i].iter().any(|p| p.extn_id == e.extn_id) {
+            return Err(CsrError::Malformed(format!("extension {} is requested twice", e.extn_id)));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,163 @@
+//! CA private keys held in memory, and the [`CertificateSigner`] trait that lets the
+//! signature come from anywhere (this software key, an HSM, a remote service).
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
+use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use der::asn1::{Any, Null};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
+use spki::AlgorithmIdentifierOwned;
+
+use super::oids;
+
+/// cert-manager's cap on the PEM size of a private key.
+pub const MAX_KEY_PEM_BYTES: usize = 13_000;
+
+/// Something that signs the DER of a TBSCertificate.
+pub trait CertificateSigner: Send + Sync {
+    /// The AlgorithmIdentifier of the signatures this signer makes.
+    fn algorithm(&self) -> AlgorithmIdentifierOwned;
+    /// The `subjectPublicKey` bits of the signing key, to match against the CA certificate.
+    fn public_key(&self) -> &[u8];
+    /// Signs `message`.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError>;
+}
+
+/// The signing operation failed. Carries no key material.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("signing failed: {0}")]
+pub struct SigningError(pub String);
+
+/// Why a private key was not usable. Messages never contain key material.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Over the PEM size cap.
+    #[error("the private key PEM is {0} bytes, over the limit of {MAX_KEY_PEM_BYTES} bytes")]
+    TooLarge(usize),
+    /// No private-key PEM block.
+    #[error("no PEM block labelled PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY was found")]
+    NotPem,
+    /// The key did not load as any accepted type.
+    #[error("the {0} private key could not be loaded as RSA (2048-8192 bits), ECDSA P-256/P-384/P-521 or Ed25519")]
+    Unsupported(&'static str),
+}
+
+/// A CA private key held in memory. `Debug` prints no key material.
+pub enum SoftwareKey {
+    /// RSA, signing with PKCS#1 v1.5 and SHA-256/384/512 by key size (as Go does).
+    Rsa(RsaKeyPair),
+    /// ECDSA, hash by curve (as Go does).
+    Ecdsa(EcdsaKeyPair),
+    /// Ed25519.
+    Ed25519(Ed25519KeyPair),
+}
+
+impl std::fmt::Debug for SoftwareKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Self::Rsa(_) => "Rsa",
+            Self::Ecdsa(_) => "Ecdsa",
+            Self::Ed25519(_) => "Ed25519",
+        };
+        write!(f, "SoftwareKey::{kind}(<redacted>)")
+    }
+}
+
+impl SoftwareKey {
+    /// Loads a PKCS#1, SEC1 or PKCS#8 PEM key.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        if pem.len() > MAX_KEY_PEM_BYTES {
+            return Err(KeyError::TooLarge(pem.len()));
+        }
+        let key = PrivateKeyDer::from_pem_slice(pem).map_err(|_| KeyError::NotPem)?;
+        let ecdsa = |der: &[u8]| {
+            [&sig::ECDSA_P256_SHA256_ASN1_SIGNING, &sig::ECDSA_P384_SHA384_ASN1_SIGNING, &sig::ECDSA_P521_SHA512_ASN1_SIGNING]
+                .into_iter()
+                .find_map(|alg| EcdsaKeyPair::from_private_key_der(alg, der).ok())
+                .map(Self::Ecdsa)
+        };
+        let loaded = match &key {
+            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()).ok().map(Self::Rsa),
+            PrivateKeyDer::Sec1(k) => ecdsa(k.secret_sec1_der()),
+            PrivateKeyDer::Pkcs8(k) => {
+                let der = k.secret_pkcs8_der();
+                RsaKeyPair::from_pkcs8(der)
+                    .ok()
+                    .map(Self::Rsa)
+                    .or_else(|| ecdsa(der))
+                    .or_else(|| Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).ok().map(Self::Ed25519))
+            }
+            _ => None,
+        };
+        let label = match key {
+            PrivateKeyDer::Pkcs1(_) => "PKCS#1",
+            PrivateKeyDer::Sec1(_) => "SEC1",
+            _ => "PKCS#8",
+        };
+        let loaded = loaded.ok_or(KeyError::Unsupported(label))?;
+        if let Self::Rsa(k) = &loaded {
+            let bits = k.public_modulus_len() * 8;
+            if !(2048..=8192).contains(&bits) {
+                return Err(KeyError::Unsupported(label));
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn rsa_hash(key: &RsaKeyPair) -> (&'static dyn sig::RsaEncoding, const_oid::ObjectIdentifier) {
+        match key.public_modulus_len() * 8 {
+            bits if bits >= 4096 => (&sig::RSA_PKCS1_SHA512, oids::SHA512_WITH_RSA),
+            bits if bits >= 3072 => (&sig::RSA_PKCS1_SHA384, oids::SHA384_WITH_RSA),
+            _ => (&sig::RSA_PKCS1_SHA256, oids::SHA256_WITH_RSA),
+        }
+    }
+}
+
+impl CertificateSigner for SoftwareKey {
+    fn algorithm(&self) -> AlgorithmIdentifierOwned {
+        match self {
+            Self::Rsa(k) => AlgorithmIdentifierOwned {
+                oid: Self::rsa_hash(k).1,
+                // RFC 4055: the parameters of PKCS#1 v1.5 signature algorithms are NULL.
+                parameters: Some(Any::from(Null)),
+            },
+            Self::Ecdsa(k) => {
+                let oid = if std::ptr::eq(k.algorithm(), &sig::ECDSA_P256_SHA256_ASN1_SIGNING) {
+                    oids::ECDSA_WITH_SHA256
+                } else if std::ptr::eq(k.algorithm(), &sig::ECDSA_P384_SHA384_ASN1_SIGNING) {
+                    oids::ECDSA_WITH_SHA384
+                } else {
+                    oids::ECDSA_WITH_SHA512
+                };
+                AlgorithmIdentifierOwned { oid, parameters: None }
+            }
+            Self::Ed25519(_) => AlgorithmIdentifierOwned { oid: oids::ED25519, parameters: None },
+        }
+    }
+
+    fn public_key(&self) -> &[u8] {
+        match self {
+            Self::Rsa(k) => k.public_key().as_ref(),
+            Self::Ecdsa(k) => k.public_key().as_ref(),
+            Self::Ed25519(k) => k.public_key().as_ref(),
+        }
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        let rng = SystemRandom::new();
+        match self {
+            Self::Rsa(k) => {
+                let mut out = vec![0; k.public_modulus_len()];
+                k.sign(Self::rsa_hash(k).0, &rng, message, &mut out)
+                    .map_err(|_| SigningError("RSA signing failed".into()))?;
+                Ok(out)
+            }
+            Self::Ecdsa(k) => k
+                .sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| SigningError("ECDSA signing failed".into())),
+            Self::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
+        }
+    }
+}
