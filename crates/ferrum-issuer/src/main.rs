@@ -10,7 +10,11 @@ use tracing::info;
 
 /// Flags; each also reads an environment variable.
 #[derive(Debug, Parser)]
-#[command(name = "ferrum-issuer", version, about = "Ferrum: a cert-manager external issuer signing with a CA kept in a Secret")]
+#[command(
+    name = "ferrum-issuer",
+    version,
+    about = "Ferrum: a cert-manager external issuer signing with a CA kept in a Secret"
+)]
 struct Flags {
     /// Path to a kubeconfig; in-cluster configuration when unset.
     #[arg(long, env = "KUBECONFIG")]
@@ -78,7 +82,8 @@ fn init_logging(flags: &Flags) -> anyhow::Result<()> {
 async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
     let config = match kubeconfig {
         Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
+            let kc =
+                kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
         }
         None => kube::Config::infer().await?,

@@ -68,9 +68,9 @@ pub fn is_terminal(request: &CertificateRequest) -> bool {
     if request.status.as_ref().is_some_and(|s| !s.certificate.is_empty()) {
         return true;
     }
-    request.condition(reasons::READY).is_some_and(|c| {
-        c.is_true() || matches!(c.reason.as_deref(), Some(reasons::FAILED) | Some(reasons::DENIED))
-    })
+    request
+        .condition(reasons::READY)
+        .is_some_and(|c| c.is_true() || matches!(c.reason.as_deref(), Some(reasons::FAILED) | Some(reasons::DENIED)))
 }
 
 /// An issuer's state as a request sees it.
@@ -94,10 +94,7 @@ pub fn issuer_readiness<S: Clone>(issuer: Option<&Issuer<S>>) -> IssuerReadiness
     let Some(issuer) = issuer else {
         return IssuerReadiness::Missing;
     };
-    let ready = issuer
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == reasons::READY));
+    let ready = issuer.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == reasons::READY));
     match ready {
         None => IssuerReadiness::NotReady {
             reason: "Unknown".into(),
@@ -155,4 +152,104 @@ pub fn validate(request: &CertificateRequest) -> Result<(ValidatedCsr, Certifica
     };
     let template = certificate_template(&profile, &csr).map_err(|e| e.to_string())?;
     Ok((csr, template))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{CertificateRequestSpec, CertificateRequestStatus, Condition, IssuerReference, IssuerStatus};
+    use crate::ca::kinds;
+
+    fn cond(type_: &str, status: &str, reason: &str) -> Condition {
+        Condition { type_: type_.into(), status: status.into(), reason: Some(reason.into()), ..Default::default() }
+    }
+
+    fn request(group: Option<&str>, kind: Option<&str>, conditions: Vec<Condition>) -> CertificateRequest {
+        let spec = CertificateRequestSpec {
+            issuer_ref: IssuerReference { name: "ca".into(), kind: kind.map(Into::into), group: group.map(Into::into) },
+            ..Default::default()
+        };
+        let mut cr = CertificateRequest::new("r", spec);
+        cr.metadata.namespace = Some("ns".into());
+        cr.status = Some(CertificateRequestStatus { conditions, ..Default::default() });
+        cr
+    }
+
+    const G: Option<&str> = Some("ferrum.dev");
+
+    #[test]
+    fn gate_table() {
+        let k = kinds();
+        let approved = || cond("Approved", "True", "ok");
+        let proceed_ns = Gate::Proceed(IssuerKey {
+            scope: IssuerScope::Namespaced,
+            namespace: Some("ns".into()),
+            name: "ca".into(),
+        });
+        let proceed_cl = Gate::Proceed(IssuerKey { scope: IssuerScope::Cluster, namespace: None, name: "ca".into() });
+        let cases = [
+            (request(Some("cert-manager.io"), Some("Issuer"), vec![approved()]), true, Gate::NotOurs),
+            (request(G, Some("OtherIssuer"), vec![approved()]), true, Gate::NotOurs),
+            (request(None, Some("FerrumIssuer"), vec![approved()]), true, Gate::NotOurs),
+            (request(G, None, vec![approved()]), true, proceed_ns.clone()),
+            (request(G, Some("FerrumIssuer"), vec![approved()]), true, proceed_ns.clone()),
+            (request(G, Some("FerrumClusterIssuer"), vec![approved()]), true, proceed_cl),
+            (request(G, None, vec![]), true, Gate::AwaitApproval),
+            (request(G, None, vec![]), false, proceed_ns.clone()),
+            (request(G, None, vec![cond("Denied", "True", "no")]), true, Gate::Deny),
+            (request(G, None, vec![cond("Denied", "True", "no")]), false, Gate::Deny),
+            (request(G, None, vec![approved(), cond("Ready", "True", "Issued")]), true, Gate::Done),
+            (request(G, None, vec![approved(), cond("Ready", "False", "Failed")]), true, Gate::Done),
+            (request(G, None, vec![cond("Denied", "True", "no"), cond("Ready", "False", "Denied")]), true, Gate::Done),
+            (request(G, None, vec![approved(), cond("Ready", "False", "Pending")]), true, proceed_ns),
+        ];
+        for (i, (cr, check, want)) in cases.into_iter().enumerate() {
+            assert_eq!(gate(&cr, &k, check), want, "case {i}");
+        }
+        let mut with_cert = request(G, None, vec![approved()]);
+        with_cert.status.as_mut().unwrap().certificate = b"pem".to_vec();
+        assert_eq!(gate(&with_cert, &k, true), Gate::Done, "a certificate already set is terminal");
+    }
+
+    fn issuer(generation: i64, ready: Option<Condition>) -> Issuer<crate::ca::FerrumIssuerSpec> {
+        let ar = kinds().api_resource(IssuerScope::Namespaced);
+        let mut i = Issuer::new("ca", &ar, Default::default());
+        i.metadata.generation = Some(generation);
+        i.status = ready.map(|c| IssuerStatus { conditions: vec![c] });
+        i
+    }
+
+    #[test]
+    fn issuer_readiness_table() {
+        let ready = |g| Condition { observed_generation: Some(g), ..cond("Ready", "True", "Checked") };
+        let broken = Condition {
+            message: Some("gone".into()),
+            observed_generation: Some(1),
+            ..cond("Ready", "False", "SecretNotFound")
+        };
+        assert_eq!(issuer_readiness::<crate::ca::FerrumIssuerSpec>(None), IssuerReadiness::Missing);
+        assert_eq!(issuer_readiness(Some(&issuer(1, Some(ready(1))))), IssuerReadiness::Ready);
+        assert!(
+            matches!(issuer_readiness(Some(&issuer(2, Some(ready(1))))), IssuerReadiness::NotReady { reason, .. } if reason == "Stale")
+        );
+        assert!(matches!(issuer_readiness(Some(&issuer(1, None))), IssuerReadiness::NotReady { .. }));
+        assert_eq!(
+            issuer_readiness(Some(&issuer(1, Some(broken)))),
+            IssuerReadiness::NotReady { reason: "SecretNotFound".into(), message: "gone".into() }
+        );
+    }
+
+    #[test]
+    fn decide_orders_issuer_before_validation() {
+        let cr = request(G, None, vec![cond("Approved", "True", "ok")]); // empty spec.request
+        let key = IssuerKey { scope: IssuerScope::Namespaced, namespace: Some("ns".into()), name: "ca".into() };
+        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Missing) {
+            Decision::WaitForIssuer(m) => assert_eq!(m, "Referenced FerrumIssuer ns/ca not found"),
+            other => panic!("{other:?}"),
+        }
+        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Ready) {
+            Decision::Fail(m) => assert!(m.contains("CERTIFICATE REQUEST"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -117,7 +117,8 @@ pub trait Signer: Send + Sync + 'static {
     type Spec: Clone + Debug + DeserializeOwned + Serialize + JsonSchema + Send + Sync + 'static;
 
     /// Checks that the issuer is usable.
-    fn check(&self, issuer: &IssuerContext<'_, Self::Spec>) -> impl Future<Output = Result<Health, IssuerError>> + Send;
+    fn check(&self, issuer: &IssuerContext<'_, Self::Spec>)
+    -> impl Future<Output = Result<Health, IssuerError>> + Send;
 
     /// Signs a checked request.
     fn sign(

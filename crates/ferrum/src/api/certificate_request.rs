@@ -81,9 +81,7 @@ pub struct CertificateRequestStatus {
 impl CertificateRequest {
     /// The condition of the given type, if present.
     pub fn condition(&self, type_: &str) -> Option<&Condition> {
-        self.status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+        self.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
     }
 
     /// Whether the condition of the given type is present with status `True`.

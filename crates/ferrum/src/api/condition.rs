@@ -104,8 +104,7 @@ mod tests {
     #[test]
     fn transition_time_kept_when_status_unchanged() {
         let first = Condition::transition("Ready", ConditionStatus::False, "Pending", "a", None, None, at(10));
-        let second =
-            Condition::transition("Ready", ConditionStatus::False, "Pending", "b", None, Some(&first), at(20));
+        let second = Condition::transition("Ready", ConditionStatus::False, "Pending", "b", None, Some(&first), at(20));
         assert_eq!(second.last_transition_time, Some(at(10)));
         assert_eq!(second.message.as_deref(), Some("b"));
     }
@@ -113,8 +112,7 @@ mod tests {
     #[test]
     fn transition_time_moves_when_status_flips() {
         let first = Condition::transition("Ready", ConditionStatus::False, "Pending", "a", None, None, at(10));
-        let second =
-            Condition::transition("Ready", ConditionStatus::True, "Issued", "ok", None, Some(&first), at(20));
+        let second = Condition::transition("Ready", ConditionStatus::True, "Issued", "ok", None, Some(&first), at(20));
         assert_eq!(second.last_transition_time, Some(at(20)));
     }
 

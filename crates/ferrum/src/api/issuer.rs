@@ -106,10 +106,7 @@ impl IssuerKinds {
             ..Default::default()
         };
         CustomResourceDefinition {
-            metadata: ObjectMeta {
-                name: Some(format!("{plural}.{}", self.group)),
-                ..Default::default()
-            },
+            metadata: ObjectMeta { name: Some(format!("{plural}.{}", self.group)), ..Default::default() },
             spec: CustomResourceDefinitionSpec {
                 group: self.group.clone(),
                 names: CustomResourceDefinitionNames {
@@ -129,9 +126,7 @@ impl IssuerKinds {
                     name: self.version.clone(),
                     served: true,
                     storage: true,
-                    schema: Some(CustomResourceValidation {
-                        open_api_v3_schema: Some(object_schema::<S>()),
-                    }),
+                    schema: Some(CustomResourceValidation { open_api_v3_schema: Some(object_schema::<S>()) }),
                     subresources: Some(CustomResourceSubresources {
                         status: Some(Default::default()),
                         ..Default::default()
@@ -174,8 +169,7 @@ fn object_schema<S: JsonSchema>() -> JSONSchemaProps {
         .with_transform(kube::core::schema::StructuralSchemaRewriter)
         .with_transform(kube::core::schema::OptionalEnum)
         .into_generator();
-    let mut value = serde_json::to_value(generator.into_root_schema_for::<Shape<S>>())
-        .unwrap_or_default();
+    let mut value = serde_json::to_value(generator.into_root_schema_for::<Shape<S>>()).unwrap_or_default();
     if let Some(map) = value.as_object_mut() {
         map.remove("title");
         map.remove("description");

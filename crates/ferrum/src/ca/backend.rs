@@ -44,7 +44,10 @@ impl CaSigner {
     fn spec<'a>(spec: &'a FerrumIssuerSpec) -> Result<&'a CaIssuerSpec, IssuerError> {
         match (&spec.ca, spec.backend_count()) {
             (Some(ca), 1) => Ok(ca),
-            _ => Err(IssuerError::new(INVALID_SPEC, "spec must set exactly one backend block; the available backend is `ca`")),
+            _ => Err(IssuerError::new(
+                INVALID_SPEC,
+                "spec must set exactly one backend block; the available backend is `ca`",
+            )),
         }
     }
 
@@ -114,7 +117,10 @@ fn check_secret(namespace: &str, name: &str, secret: &Secret, now: SystemTime) -
         return Err(IssuerError::new(CA_EXPIRED, format!("the CA in Secret {namespace}/{name} has expired")));
     }
     if now < ca.not_before {
-        return Err(IssuerError::new(CA_NOT_YET_VALID, format!("the CA in Secret {namespace}/{name} is not valid yet")));
+        return Err(IssuerError::new(
+            CA_NOT_YET_VALID,
+            format!("the CA in Secret {namespace}/{name} is not valid yet"),
+        ));
     }
     Ok(LoadedCa { bundle, key })
 }
@@ -139,13 +145,22 @@ impl Signer for CaSigner {
         if not_after.duration_since(now).unwrap_or_default() < EXPIRY_WARNING {
             warnings.push((
                 CA_EXPIRING.to_owned(),
-                format!("the CA in Secret {}/{} expires in {} days", issuer.secret_namespace, spec.secret_name, days_until(not_after, now)),
+                format!(
+                    "the CA in Secret {}/{} expires in {} days",
+                    issuer.secret_namespace,
+                    spec.secret_name,
+                    days_until(not_after, now)
+                ),
             ));
         }
         Ok(Health { message: "Signing CA verified".into(), warnings, expires: Some(not_after) })
     }
 
-    async fn sign(&self, request: &SignRequest<'_>, issuer: &IssuerContext<'_, FerrumIssuerSpec>) -> Result<Signed, SignError> {
+    async fn sign(
+        &self,
+        request: &SignRequest<'_>,
+        issuer: &IssuerContext<'_, FerrumIssuerSpec>,
+    ) -> Result<Signed, SignError> {
         let spec = Self::spec(issuer.spec).map_err(SignError::IssuerBroken)?;
         let ca = match self.cached(issuer.secret_namespace, &spec.secret_name) {
             Some(ca) => ca,

@@ -96,7 +96,14 @@ impl<S: Signer> Context<S> {
     }
 
     /// Publishes an event; a failure to do so is logged, never fatal.
-    pub(crate) async fn event(&self, object: &ObjectReference, warning: bool, reason: &str, note: String, action: &str) {
+    pub(crate) async fn event(
+        &self,
+        object: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        note: String,
+        action: &str,
+    ) {
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.to_owned(),

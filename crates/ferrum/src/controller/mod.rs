@@ -55,7 +55,12 @@ impl Config {
 }
 
 /// Runs the request controller and both issuer controllers until `shutdown` resolves.
-pub async fn run<S: Signer>(client: Client, config: Config, signer: S, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run<S: Signer>(
+    client: Client,
+    config: Config,
+    signer: S,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let shutdown = shutdown.shared();
     let kinds = config.kinds.clone();
     let ar_ns = kinds.api_resource(IssuerScope::Namespaced);
@@ -77,8 +82,16 @@ pub async fn run<S: Signer>(client: Client, config: Config, signer: S, shutdown:
     let requests = Controller::new(Api::<CertificateRequest>::all(client.clone()), wc.clone());
     let request_store = requests.store();
     let requests_controller = requests
-        .watches_stream_with(ns_events, request::mapper(ctx.clone(), request_store.clone(), IssuerScope::Namespaced), ar_ns.clone())
-        .watches_stream_with(cl_events, request::mapper(ctx.clone(), request_store, IssuerScope::Cluster), ar_cl.clone())
+        .watches_stream_with(
+            ns_events,
+            request::mapper(ctx.clone(), request_store.clone(), IssuerScope::Namespaced),
+            ar_ns.clone(),
+        )
+        .watches_stream_with(
+            cl_events,
+            request::mapper(ctx.clone(), request_store, IssuerScope::Cluster),
+            ar_cl.clone(),
+        )
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown.clone());
 

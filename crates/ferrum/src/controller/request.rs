@@ -22,7 +22,10 @@ use crate::reasons;
 use crate::signer::{IssuerContext, SignError, SignRequest, Signer};
 
 /// Reconciles one request.
-pub(super) async fn reconcile<S: Signer>(request: Arc<CertificateRequest>, ctx: Arc<Context<S>>) -> Result<Action, Error> {
+pub(super) async fn reconcile<S: Signer>(
+    request: Arc<CertificateRequest>,
+    ctx: Arc<Context<S>>,
+) -> Result<Action, Error> {
     let uid = request.metadata.uid.clone().unwrap_or_default();
     let key = match gate(&request, &ctx.config.kinds, ctx.config.approval_check) {
         Gate::NotOurs | Gate::AwaitApproval => return Ok(Action::await_change()),
@@ -95,24 +98,22 @@ async fn handle_signing<S: Signer>(
             finish(ctx, request, Outcome::Failed(format!("The issuer refused the request: {message}"))).await?;
             Ok(Action::await_change())
         }
-        Err(SignError::Retryable(message)) => {
-            match ctx.retries.failed(uid, SystemTime::now(), rand::random()) {
-                Retry::After(delay) => {
-                    debug!(%message, ?delay, "signing failed; retrying");
-                    write(ctx, request, &Outcome::Pending(format!("Signing failed, will retry: {message}"))).await?;
-                    Ok(Action::requeue(delay))
-                }
-                Retry::GiveUp(elapsed) => {
-                    let message = format!(
-                        "Signing kept failing for {}s (limit {}s): {message}",
-                        elapsed.as_secs(),
-                        ctx.config.max_retry_duration.as_secs()
-                    );
-                    finish(ctx, request, Outcome::Failed(message)).await?;
-                    Ok(Action::await_change())
-                }
+        Err(SignError::Retryable(message)) => match ctx.retries.failed(uid, SystemTime::now(), rand::random()) {
+            Retry::After(delay) => {
+                debug!(%message, ?delay, "signing failed; retrying");
+                write(ctx, request, &Outcome::Pending(format!("Signing failed, will retry: {message}"))).await?;
+                Ok(Action::requeue(delay))
             }
-        }
+            Retry::GiveUp(elapsed) => {
+                let message = format!(
+                    "Signing kept failing for {}s (limit {}s): {message}",
+                    elapsed.as_secs(),
+                    ctx.config.max_retry_duration.as_secs()
+                );
+                finish(ctx, request, Outcome::Failed(message)).await?;
+                Ok(Action::await_change())
+            }
+        },
         Err(SignError::Pending { message, retry_after }) => {
             write(ctx, request, &Outcome::Pending(message)).await?;
             Ok(Action::requeue(retry_after))
@@ -183,7 +184,11 @@ pub(super) fn mapper<S: Signer>(
 }
 
 /// Requeues a request whose reconcile failed (API errors: conflicts, timeouts).
-pub(super) fn error_policy<S: Signer>(request: Arc<CertificateRequest>, error: &Error, _ctx: Arc<Context<S>>) -> Action {
+pub(super) fn error_policy<S: Signer>(
+    request: Arc<CertificateRequest>,
+    error: &Error,
+    _ctx: Arc<Context<S>>,
+) -> Action {
     warn!(request = %request.name_any(), namespace = request.namespace().unwrap_or_default(), %error, "reconcile failed; retrying");
     if error.is_conflict() {
         Action::requeue(Duration::from_millis(500))

@@ -80,10 +80,7 @@ pub fn issuer_status_patch<S: Clone>(
     ready: Result<&str, (&str, &str)>,
     now: Time,
 ) -> Option<Value> {
-    let previous = issuer
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == reasons::READY));
+    let previous = issuer.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == reasons::READY));
     let (status, reason, message) = match ready {
         Ok(message) => (ConditionStatus::True, reasons::CHECKED, message),
         Err((reason, message)) => (ConditionStatus::False, reason, message),
@@ -130,12 +127,9 @@ mod tests {
     #[test]
     fn issued_patch_has_only_our_fields() {
         let cr = request(vec![approved()]);
-        let patch = request_status_patch(
-            &cr,
-            &Outcome::Issued { chain_pem: "chain".into(), ca_pem: "root".into() },
-            at(100),
-        )
-        .unwrap();
+        let patch =
+            request_status_patch(&cr, &Outcome::Issued { chain_pem: "chain".into(), ca_pem: "root".into() }, at(100))
+                .unwrap();
         assert_eq!(
             patch,
             json!({

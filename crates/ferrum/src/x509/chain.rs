@@ -65,14 +65,9 @@ impl CertFacts {
         let malformed = |e: der::Error| ChainError::Malformed { field, reason: e.to_string() };
         let cert = Certificate::from_der(der).map_err(malformed)?;
         let tbs = cert.tbs_certificate();
-        let is_ca = tbs
-            .get_extension::<BasicConstraints>()
-            .map_err(malformed)?
-            .is_some_and(|(_, bc)| bc.ca);
-        let subject_key_id = tbs
-            .get_extension::<SubjectKeyIdentifier>()
-            .map_err(malformed)?
-            .map(|(_, ski)| ski.0.as_bytes().to_vec());
+        let is_ca = tbs.get_extension::<BasicConstraints>().map_err(malformed)?.is_some_and(|(_, bc)| bc.ca);
+        let subject_key_id =
+            tbs.get_extension::<SubjectKeyIdentifier>().map_err(malformed)?.map(|(_, ski)| ski.0.as_bytes().to_vec());
         Ok(Self {
             der: der.to_vec(),
             subject: tbs.subject().to_der().map_err(malformed)?,

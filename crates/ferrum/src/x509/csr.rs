@@ -152,7 +152,8 @@ pub fn parse_csr(pem: &[u8]) -> Result<ValidatedCsr, CsrError> {
     let der = der.as_ref();
     let req = CertReq::from_der(der).map_err(|e| CsrError::Malformed(e.to_string()))?;
     let spki = &req.info.public_key;
-    let key = key_algorithm(&spki.algorithm.oid, spki.algorithm.parameters.as_ref(), spki.subject_public_key.raw_bytes())?;
+    let key =
+        key_algorithm(&spki.algorithm.oid, spki.algorithm.parameters.as_ref(), spki.subject_public_key.raw_bytes())?;
     let signature = signature_algorithm(&req.algorithm.oid)?;
     let verifier = verifier(signature, key)?;
     let info = req.info.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?;

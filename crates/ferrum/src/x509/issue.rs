@@ -11,8 +11,8 @@ use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
-    CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints,
+    ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
 };
 use x509_cert::time::{Time, Validity};
 
@@ -60,11 +60,7 @@ impl Lifetime {
     pub fn new(now: SystemTime, duration: Duration, ca_not_after: SystemTime) -> Self {
         let wanted = now + duration;
         let clamped = wanted > ca_not_after;
-        Self {
-            not_before: now - CLOCK_SKEW_BACKDATE,
-            not_after: if clamped { ca_not_after } else { wanted },
-            clamped,
-        }
+        Self { not_before: now - CLOCK_SKEW_BACKDATE, not_after: if clamped { ca_not_after } else { wanted }, clamped }
     }
 }
 

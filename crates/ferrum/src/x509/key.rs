@@ -9,6 +9,7 @@ use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 use spki::AlgorithmIdentifierOwned;
 
+use super::csr::Curve;
 use super::oids;
 
 /// cert-manager's cap on the PEM size of a private key.
@@ -47,8 +48,8 @@ pub enum KeyError {
 pub enum SoftwareKey {
     /// RSA, signing with PKCS#1 v1.5 and SHA-256/384/512 by key size (as Go does).
     Rsa(RsaKeyPair),
-    /// ECDSA, hash by curve (as Go does).
-    Ecdsa(EcdsaKeyPair),
+    /// ECDSA, hash by curve (as Go does): SHA-256 for P-256, SHA-384 for P-384, SHA-512 for P-521.
+    Ecdsa(EcdsaKeyPair, Curve),
     /// Ed25519.
     Ed25519(Ed25519KeyPair),
 }
@@ -57,7 +58,7 @@ impl std::fmt::Debug for SoftwareKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self {
             Self::Rsa(_) => "Rsa",
-            Self::Ecdsa(_) => "Ecdsa",
+            Self::Ecdsa(..) => "Ecdsa",
             Self::Ed25519(_) => "Ed25519",
         };
         write!(f, "SoftwareKey::{kind}(<redacted>)")
@@ -72,10 +73,13 @@ impl SoftwareKey {
         }
         let key = PrivateKeyDer::from_pem_slice(pem).map_err(|_| KeyError::NotPem)?;
         let ecdsa = |der: &[u8]| {
-            [&sig::ECDSA_P256_SHA256_ASN1_SIGNING, &sig::ECDSA_P384_SHA384_ASN1_SIGNING, &sig::ECDSA_P521_SHA512_ASN1_SIGNING]
-                .into_iter()
-                .find_map(|alg| EcdsaKeyPair::from_private_key_der(alg, der).ok())
-                .map(Self::Ecdsa)
+            [
+                (&sig::ECDSA_P256_SHA256_ASN1_SIGNING, Curve::P256),
+                (&sig::ECDSA_P384_SHA384_ASN1_SIGNING, Curve::P384),
+                (&sig::ECDSA_P521_SHA512_ASN1_SIGNING, Curve::P521),
+            ]
+            .into_iter()
+            .find_map(|(alg, curve)| EcdsaKeyPair::from_private_key_der(alg, der).ok().map(|k| Self::Ecdsa(k, curve)))
         };
         let loaded = match &key {
             PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()).ok().map(Self::Rsa),
@@ -122,13 +126,11 @@ impl CertificateSigner for SoftwareKey {
                 // RFC 4055: the parameters of PKCS#1 v1.5 signature algorithms are NULL.
                 parameters: Some(Any::from(Null)),
             },
-            Self::Ecdsa(k) => {
-                let oid = if std::ptr::eq(k.algorithm(), &sig::ECDSA_P256_SHA256_ASN1_SIGNING) {
-                    oids::ECDSA_WITH_SHA256
-                } else if std::ptr::eq(k.algorithm(), &sig::ECDSA_P384_SHA384_ASN1_SIGNING) {
-                    oids::ECDSA_WITH_SHA384
-                } else {
-                    oids::ECDSA_WITH_SHA512
+            Self::Ecdsa(_, curve) => {
+                let oid = match curve {
+                    Curve::P256 => oids::ECDSA_WITH_SHA256,
+                    Curve::P384 => oids::ECDSA_WITH_SHA384,
+                    Curve::P521 => oids::ECDSA_WITH_SHA512,
                 };
                 AlgorithmIdentifierOwned { oid, parameters: None }
             }
@@ -139,7 +141,7 @@ impl CertificateSigner for SoftwareKey {
     fn public_key(&self) -> &[u8] {
         match self {
             Self::Rsa(k) => k.public_key().as_ref(),
-            Self::Ecdsa(k) => k.public_key().as_ref(),
+            Self::Ecdsa(k, _) => k.public_key().as_ref(),
             Self::Ed25519(k) => k.public_key().as_ref(),
         }
     }
@@ -153,7 +155,7 @@ impl CertificateSigner for SoftwareKey {
                     .map_err(|_| SigningError("RSA signing failed".into()))?;
                 Ok(out)
             }
-            Self::Ecdsa(k) => k
+            Self::Ecdsa(k, _) => k
                 .sign(&rng, message)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| SigningError("ECDSA signing failed".into())),

@@ -96,7 +96,10 @@ pub struct CertificateTemplate {
 }
 
 /// Applies the policy.
-pub fn certificate_template(profile: &RequestedProfile, csr: &ValidatedCsr) -> Result<CertificateTemplate, PolicyError> {
+pub fn certificate_template(
+    profile: &RequestedProfile,
+    csr: &ValidatedCsr,
+) -> Result<CertificateTemplate, PolicyError> {
     let duration = requested_duration(profile.duration.as_deref())?;
     let (key_usage, ext_key_usage) = usages(&profile.usages, profile.is_ca)?;
 
@@ -111,9 +114,9 @@ pub fn certificate_template(profile: &RequestedProfile, csr: &ValidatedCsr) -> R
     let csr_eku = csr.extension(oids::EXT_KEY_USAGE);
     if csr_ku.is_some() || csr_eku.is_some() {
         let requested_ku = match csr_ku {
-            Some(ext) => KeyUsage::from_der(ext.extn_value.as_bytes())
-                .map_err(|_| PolicyError::BadExtension("keyUsage"))?
-                .0,
+            Some(ext) => {
+                KeyUsage::from_der(ext.extn_value.as_bytes()).map_err(|_| PolicyError::BadExtension("keyUsage"))?.0
+            }
             None => FlagSet::default(),
         };
         if requested_ku != key_usage {
@@ -123,9 +126,11 @@ pub fn certificate_template(profile: &RequestedProfile, csr: &ValidatedCsr) -> R
             });
         }
         let requested_eku = match csr_eku {
-            Some(ext) => ExtendedKeyUsage::from_der(ext.extn_value.as_bytes())
-                .map_err(|_| PolicyError::BadExtension("extKeyUsage"))?
-                .0,
+            Some(ext) => {
+                ExtendedKeyUsage::from_der(ext.extn_value.as_bytes())
+                    .map_err(|_| PolicyError::BadExtension("extKeyUsage"))?
+                    .0
+            }
             None => Vec::new(),
         };
         if requested_eku != ext_key_usage {
@@ -136,10 +141,8 @@ pub fn certificate_template(profile: &RequestedProfile, csr: &ValidatedCsr) -> R
         }
     }
 
-    let subject_alt_name = csr.extension(oids::SUBJECT_ALT_NAME).map(|ext| Extension {
-        critical: csr.subject_is_empty,
-        ..ext.clone()
-    });
+    let subject_alt_name =
+        csr.extension(oids::SUBJECT_ALT_NAME).map(|ext| Extension { critical: csr.subject_is_empty, ..ext.clone() });
     Ok(CertificateTemplate {
         subject: csr.subject.clone(),
         public_key_info: csr.public_key_info.clone(),

@@ -1,0 +1,298 @@
+//! The CSR table and the signing path, with the `openssl` CLI as an independent generator
+//! and verifier.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use x509_parser::oid_registry;
+use x509_parser::prelude::*;
+
+use super::chain::CaBundle;
+use super::csr::{CsrError, Curve, Hash, KeyAlgorithm, SignatureAlgorithm, parse_csr};
+use super::issue::{Lifetime, PublishedUrls, assemble, random_serial, tbs_certificate};
+use super::key::{CertificateSigner, SoftwareKey};
+use super::template::{PolicyError, RequestedProfile, certificate_template};
+use crate::encoding::pem_encode;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl CLI is needed for these tests: apt-get install openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Generates a key with `keygen` (openssl genpkey arguments) and a CSR for it.
+fn csr(keygen: &[&str], digest: Option<&str>, subject: &str, extra: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["genpkey"];
+    args.extend(keygen);
+    args.extend(["-out", "key.pem"]);
+    openssl(dir.path(), &args);
+    csr_for_key(dir.path(), digest, subject, extra)
+}
+
+fn csr_for_key(dir: &Path, digest: Option<&str>, subject: &str, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec!["req", "-new", "-key", "key.pem", "-subj", subject, "-out", "csr.pem"];
+    args.extend(digest);
+    args.extend(extra);
+    openssl(dir, &args);
+    std::fs::read(dir.join("csr.pem")).unwrap()
+}
+
+const K_RSA2048: &[&str] = &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
+const K_P256: &[&str] = &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+const K_P384: &[&str] = &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"];
+const K_P521: &[&str] = &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"];
+const K_ED25519: &[&str] = &["-algorithm", "ED25519"];
+
+#[test]
+fn accepted_requests() {
+    use {Curve::*, Hash::*};
+    let table: Vec<(&[&str], Option<&str>, KeyAlgorithm, SignatureAlgorithm)> = vec![
+        (K_RSA2048, Some("-sha256"), KeyAlgorithm::Rsa { bits: 2048 }, SignatureAlgorithm::RsaPkcs1(Sha256)),
+        (
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:4096"],
+            Some("-sha512"),
+            KeyAlgorithm::Rsa { bits: 4096 },
+            SignatureAlgorithm::RsaPkcs1(Sha512),
+        ),
+        (K_P256, Some("-sha256"), KeyAlgorithm::Ecdsa(P256), SignatureAlgorithm::Ecdsa(Sha256)),
+        (K_P256, Some("-sha384"), KeyAlgorithm::Ecdsa(P256), SignatureAlgorithm::Ecdsa(Sha384)),
+        (K_P256, Some("-sha512"), KeyAlgorithm::Ecdsa(P256), SignatureAlgorithm::Ecdsa(Sha512)),
+        (K_P384, Some("-sha256"), KeyAlgorithm::Ecdsa(P384), SignatureAlgorithm::Ecdsa(Sha256)),
+        (K_P384, Some("-sha384"), KeyAlgorithm::Ecdsa(P384), SignatureAlgorithm::Ecdsa(Sha384)),
+        (K_P384, Some("-sha512"), KeyAlgorithm::Ecdsa(P384), SignatureAlgorithm::Ecdsa(Sha512)),
+        (K_P521, Some("-sha256"), KeyAlgorithm::Ecdsa(P521), SignatureAlgorithm::Ecdsa(Sha256)),
+        (K_P521, Some("-sha384"), KeyAlgorithm::Ecdsa(P521), SignatureAlgorithm::Ecdsa(Sha384)),
+        (K_P521, Some("-sha512"), KeyAlgorithm::Ecdsa(P521), SignatureAlgorithm::Ecdsa(Sha512)),
+        (K_ED25519, None, KeyAlgorithm::Ed25519, SignatureAlgorithm::Ed25519),
+    ];
+    for (keygen, digest, key, signature) in table {
+        let pem = csr(keygen, digest, "/CN=accepted.example", &[]);
+        let checked = parse_csr(&pem).unwrap_or_else(|e| panic!("{keygen:?} {digest:?}: {e}"));
+        assert_eq!((checked.key, checked.signature), (key, signature), "{keygen:?} {digest:?}");
+    }
+}
+
+#[test]
+fn refused_requests() {
+    let rsa1024 = csr(&["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"], Some("-sha256"), "/CN=x", &[]);
+    assert_eq!(parse_csr(&rsa1024).unwrap_err(), CsrError::RsaKeySize { bits: 1024 });
+    let sha1 = csr(K_RSA2048, Some("-sha1"), "/CN=x", &[]);
+    assert_eq!(parse_csr(&sha1).unwrap_err(), CsrError::Sha1Signature);
+    let p224 = csr(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-224"], Some("-sha256"), "/CN=x", &[]);
+    assert!(matches!(parse_csr(&p224).unwrap_err(), CsrError::UnsupportedCurve(_)));
+
+    let dir = tempfile::tempdir().unwrap();
+    openssl(dir.path(), &["dsaparam", "-genkey", "-noout", "-out", "key.pem", "1024"]);
+    let dsa = csr_for_key(dir.path(), Some("-sha256"), "/CN=x", &[]);
+    assert_eq!(parse_csr(&dsa).unwrap_err(), CsrError::Dsa);
+
+    assert!(matches!(parse_csr(&vec![b'a'; 36_501]).unwrap_err(), CsrError::TooLarge { size: 36_501 }));
+    assert_eq!(parse_csr(b"not a csr").unwrap_err(), CsrError::NotPem);
+    let junk = pem_encode("CERTIFICATE REQUEST", b"\x30\x03\x02\x01\x01");
+    assert!(matches!(parse_csr(junk.as_bytes()).unwrap_err(), CsrError::Malformed(_)));
+}
+
+#[test]
+fn tampered_signature_is_refused() {
+    let pem = csr(K_P256, Some("-sha256"), "/CN=honest.example", &[]);
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(&pem)
+        .map(|d: rustls_pki_types::CertificateSigningRequestDer<'_>| d.as_ref().to_vec())
+        .unwrap();
+    // Change one letter of the subject: "honest" → "hunest".
+    let at = der.windows(6).position(|w| w == b"honest").unwrap() + 1;
+    let mut tampered = der.clone();
+    tampered[at] = b'u';
+    let err = parse_csr(pem_encode("CERTIFICATE REQUEST", &tampered).as_bytes()).unwrap_err();
+    assert_eq!(err, CsrError::BadSignature);
+    assert!(err.to_string().contains("does not verify"));
+}
+
+fn profile(is_ca: bool, usages: &[&str]) -> RequestedProfile {
+    RequestedProfile { duration: None, is_ca, usages: usages.iter().map(|u| u.to_string()).collect() }
+}
+
+#[test]
+fn policy_checks_csr_extensions_against_spec() {
+    let ca_csr =
+        parse_csr(&csr(K_P256, Some("-sha256"), "/CN=x", &["-addext", "basicConstraints=critical,CA:TRUE"])).unwrap();
+    assert_eq!(
+        certificate_template(&profile(false, &[]), &ca_csr).unwrap_err(),
+        PolicyError::IsCaMismatch { csr: true, spec: false }
+    );
+    assert!(certificate_template(&profile(true, &[]), &ca_csr).is_ok());
+
+    let ds_only = parse_csr(&csr(K_P256, Some("-sha256"), "/CN=x", &["-addext", "keyUsage=digitalSignature"])).unwrap();
+    let err = certificate_template(&profile(false, &[]), &ds_only).unwrap_err();
+    assert!(matches!(err, PolicyError::KeyUsageMismatch { .. }), "{err}");
+    assert!(certificate_template(&profile(false, &["digital signature"]), &ds_only).is_ok());
+
+    let with_eku = parse_csr(&csr(
+        K_P256,
+        Some("-sha256"),
+        "/CN=x",
+        &["-addext", "keyUsage=digitalSignature,keyEncipherment", "-addext", "extendedKeyUsage=serverAuth"],
+    ))
+    .unwrap();
+    let err = certificate_template(&profile(false, &[]), &with_eku).unwrap_err();
+    assert!(matches!(err, PolicyError::ExtKeyUsageMismatch { .. }), "{err}");
+    let ok = profile(false, &["digital signature", "key encipherment", "server auth"]);
+    assert!(certificate_template(&ok, &with_eku).is_ok());
+
+    assert!(matches!(
+        certificate_template(&profile(false, &["flying"]), &ds_only).unwrap_err(),
+        PolicyError::UnknownUsage(_)
+    ));
+}
+
+#[test]
+fn policy_bounds_duration() {
+    let checked = parse_csr(&csr(K_P256, Some("-sha256"), "/CN=x", &[])).unwrap();
+    let with = |d: &str| RequestedProfile { duration: Some(d.into()), ..profile(false, &[]) };
+    assert_eq!(certificate_template(&with("2160h0m0s"), &checked).unwrap().duration, Duration::from_secs(2160 * 3600));
+    assert!(matches!(certificate_template(&with("30m"), &checked).unwrap_err(), PolicyError::Duration(_)));
+    assert!(matches!(certificate_template(&with("1000000h"), &checked).unwrap_err(), PolicyError::Duration(_)));
+    assert!(matches!(certificate_template(&with("soon"), &checked).unwrap_err(), PolicyError::Duration(_)));
+    assert_eq!(certificate_template(&profile(false, &[]), &checked).unwrap().duration, Duration::from_secs(90 * 86400));
+}
+
+/// A self-signed CA made by openssl; returns (dir, cert PEM, key PEM).
+fn openssl_ca(keygen: &[&str], key_format: &[&str]) -> (tempfile::TempDir, Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["genpkey"];
+    args.extend(keygen);
+    args.extend(["-out", "ca.key"]);
+    openssl(dir.path(), &args);
+    let mut convert = vec!["pkey", "-in", "ca.key", "-out", "ca-converted.key"];
+    convert.extend(key_format);
+    openssl(dir.path(), &convert);
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/O=Ferrum Test/CN=Ferrum Test CA",
+            "-days",
+            "30",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    let crt = std::fs::read(dir.path().join("ca.crt")).unwrap();
+    let key = std::fs::read(dir.path().join("ca-converted.key")).unwrap();
+    (dir, crt, key)
+}
+
+fn issue(
+    ca_crt: &[u8],
+    ca_key: &[u8],
+    csr_pem: &[u8],
+    profile: &RequestedProfile,
+    urls: &PublishedUrls,
+) -> (Vec<u8>, Lifetime) {
+    let bundle = CaBundle::parse(ca_crt, None).unwrap();
+    let key = SoftwareKey::from_pem(ca_key).unwrap();
+    assert_eq!(key.public_key(), bundle.issuing().public_key.as_slice(), "the CA key matches its certificate");
+    let checked = parse_csr(csr_pem).unwrap();
+    let template = certificate_template(profile, &checked).unwrap();
+    let info = bundle.issuer_info();
+    let lifetime = Lifetime::new(SystemTime::now(), template.duration, info.not_after);
+    let tbs = tbs_certificate(&template, &info, &lifetime, &random_serial(), &key.algorithm(), urls).unwrap();
+    let signature = key.sign(&tbs).unwrap();
+    (assemble(&tbs, &key.algorithm(), &signature).unwrap(), lifetime)
+}
+
+#[test]
+fn issued_certificates_verify_with_openssl_for_each_ca_key_type() {
+    let cases: Vec<(&[&str], &[&str])> = vec![
+        (K_RSA2048, &["-traditional"]), // PKCS#1
+        (K_P256, &["-traditional"]),    // SEC1
+        (K_P384, &[]),                  // PKCS#8
+        (K_P521, &[]),
+        (K_ED25519, &[]),
+    ];
+    for (keygen, format) in cases {
+        let (dir, ca_crt, ca_key) = openssl_ca(keygen, format);
+        let leaf_csr =
+            csr(K_P256, Some("-sha256"), "/CN=leaf.example", &["-addext", "subjectAltName=DNS:leaf.example"]);
+        let (der, lifetime) = issue(&ca_crt, &ca_key, &leaf_csr, &profile(false, &[]), &PublishedUrls::default());
+        assert!(lifetime.clamped, "a 90-day request against a 30-day CA is clamped");
+        std::fs::write(dir.path().join("leaf.pem"), pem_encode("CERTIFICATE", &der)).unwrap();
+        let out = Command::new("openssl")
+            .current_dir(dir.path())
+            .args(["verify", "-CAfile", "ca.crt", "leaf.pem"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "CA {keygen:?}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+#[test]
+fn subject_sans_and_extensions_are_as_requested() {
+    let (_dir, ca_crt, ca_key) = openssl_ca(K_P256, &[]);
+    let request = csr(
+        K_P256,
+        Some("-sha256"),
+        "/O=Team/O=Team/OU=a/CN=repeat.example",
+        &["-addext", "subjectAltName=DNS:a.example,IP:10.1.2.3,URI:spiffe://cluster/ns/x,email:ops@example.com"],
+    );
+    let urls = PublishedUrls {
+        crl_distribution_points: vec!["http://crl.example/ca.crl".into()],
+        ocsp_servers: vec!["http://ocsp.example".into()],
+        issuing_certificate_urls: vec!["http://ca.example/ca.crt".into()],
+    };
+    let usages = profile(false, &["digital signature", "key encipherment", "server auth", "client auth"]);
+    let (der, _) = issue(&ca_crt, &ca_key, &request, &usages, &urls);
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    let csr_der = rustls_pki_types::pem::PemObject::from_pem_slice(&request)
+        .map(|d: rustls_pki_types::CertificateSigningRequestDer<'_>| d.as_ref().to_vec())
+        .unwrap();
+    let (_, parsed_csr) = X509CertificationRequest::from_der(&csr_der).unwrap();
+    assert_eq!(
+        cert.subject().as_raw(),
+        parsed_csr.certification_request_info.subject.as_raw(),
+        "subject byte for byte"
+    );
+    assert_eq!(cert.subject().iter_organization().count(), 2, "repeated RDNs kept");
+    let bundle = CaBundle::parse(&ca_crt, None).unwrap();
+    let (_, ca) = X509Certificate::from_der(&bundle.issuing().der).unwrap();
+    assert_eq!(cert.issuer().as_raw(), ca.subject().as_raw(), "issuer = the CA's subject bytes");
+
+    let san = cert.subject_alternative_name().unwrap().unwrap();
+    assert!(!san.critical);
+    let names: Vec<String> = san.value.general_names.iter().map(|n| n.to_string()).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    let ku = cert.key_usage().unwrap().unwrap();
+    assert!(ku.critical && ku.value.digital_signature() && ku.value.key_encipherment() && !ku.value.key_cert_sign());
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.server_auth && eku.client_auth && !eku.code_signing);
+    let bc = cert.basic_constraints().unwrap().unwrap();
+    assert!(bc.critical && !bc.value.ca);
+    assert!(cert.serial.bits() >= 64, "serial has at least 64 random bits");
+    let exts = cert.extensions_map().unwrap();
+    assert!(exts.contains_key(&oid_registry::OID_X509_EXT_SUBJECT_KEY_IDENTIFIER));
+    assert!(exts.contains_key(&oid_registry::OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER));
+    assert!(exts.contains_key(&oid_registry::OID_X509_EXT_CRL_DISTRIBUTION_POINTS));
+    assert!(exts.contains_key(&oid_registry::OID_PKIX_AUTHORITY_INFO_ACCESS));
+}
+
+#[test]
+fn keys_that_do_not_load_say_so_without_key_material() {
+    let err = SoftwareKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap_err();
+    assert!(err.to_string().contains("could not be loaded"), "{err}");
+    assert!(!err.to_string().contains("AAAA"));
+    let key = SoftwareKey::from_pem(&openssl_ca(K_P256, &[]).2).unwrap();
+    assert_eq!(format!("{key:?}"), "SoftwareKey::Ecdsa(<redacted>)");
+}
