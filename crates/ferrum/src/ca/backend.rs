@@ -29,10 +29,13 @@ struct LoadedCa {
     key: SoftwareKey,
 }
 
+/// (namespace, name) of a Secret.
+type SecretKey = (String, String);
+
 /// The `ca` backend.
 pub struct CaSigner {
     client: Client,
-    cache: Mutex<HashMap<(String, String), (Instant, Arc<LoadedCa>)>>,
+    cache: Mutex<HashMap<SecretKey, (Instant, Arc<LoadedCa>)>>,
 }
 
 impl CaSigner {
@@ -41,7 +44,7 @@ impl CaSigner {
         Self { client, cache: Mutex::new(HashMap::new()) }
     }
 
-    fn spec<'a>(spec: &'a FerrumIssuerSpec) -> Result<&'a CaIssuerSpec, IssuerError> {
+    fn spec(spec: &FerrumIssuerSpec) -> Result<&CaIssuerSpec, IssuerError> {
         match (&spec.ca, spec.backend_count()) {
             (Some(ca), 1) => Ok(ca),
             _ => Err(IssuerError::new(
