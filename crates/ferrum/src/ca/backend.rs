@@ -10,11 +10,12 @@ use kube::api::Api;
 
 use super::reasons::*;
 use super::spec::{CaIssuerSpec, FerrumIssuerSpec};
-use crate::reasons::{CA_EXPIRING, DURATION_CLAMPED, INVALID_SPEC};
+use crate::reasons::{CA_EXPIRING, INVALID_SPEC};
 use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer};
 use crate::x509::chain::CaBundle;
-use crate::x509::issue::{Lifetime, PublishedUrls, assemble, random_serial, tbs_certificate};
+use crate::x509::issue::PublishedUrls;
 use crate::x509::key::{CertificateSigner, SoftwareKey};
+use crate::x509::sign::{days_until, sign_with_ca};
 
 /// A CA that expires within this window gets a Warning event.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -128,10 +129,6 @@ fn check_secret(namespace: &str, name: &str, secret: &Secret, now: SystemTime) -
     Ok(LoadedCa { bundle, key })
 }
 
-fn days_until(when: SystemTime, now: SystemTime) -> u64 {
-    when.duration_since(now).unwrap_or_default().as_secs() / 86_400
-}
-
 impl Signer for CaSigner {
     type Spec = FerrumIssuerSpec;
 
@@ -173,34 +170,12 @@ impl Signer for CaSigner {
                 Err(LoadError::Transient(message)) => return Err(SignError::Retryable(message)),
             },
         };
-        let now = SystemTime::now();
-        let ca_info = ca.bundle.issuer_info();
-        if now >= ca_info.not_after {
-            return Err(SignError::IssuerBroken(IssuerError::new(CA_EXPIRED, "the CA has expired")));
-        }
-        let lifetime = Lifetime::new(now, request.template.duration, ca_info.not_after);
         let urls = PublishedUrls {
             crl_distribution_points: spec.crl_distribution_points.clone(),
             ocsp_servers: spec.ocsp_servers.clone(),
             issuing_certificate_urls: spec.issuing_certificate_urls.clone(),
         };
-        let algorithm = ca.key.algorithm();
-        let encode_failed = |e: crate::x509::issue::EncodeError| SignError::Permanent(e.to_string());
-        let tbs = tbs_certificate(request.template, &ca_info, &lifetime, &random_serial(), &algorithm, &urls)
-            .map_err(encode_failed)?;
-        let signature = ca.key.sign(&tbs).map_err(|e| SignError::Retryable(e.to_string()))?;
-        let der = assemble(&tbs, &algorithm, &signature).map_err(encode_failed)?;
-        let mut warnings = Vec::new();
-        if lifetime.clamped {
-            warnings.push((
-                DURATION_CLAMPED.to_owned(),
-                format!(
-                    "the requested duration runs past the CA's expiry; the certificate expires with the CA, in {} days",
-                    days_until(ca_info.not_after, now)
-                ),
-            ));
-        }
-        Ok(Signed { chain_pem: ca.bundle.chain_pem(&der), ca_pem: ca.bundle.ca_pem(), warnings })
+        sign_with_ca(&ca.bundle, &ca.key, request.template, &urls, SystemTime::now())
     }
 
     fn secret_names(&self, spec: &FerrumIssuerSpec) -> Vec<String> {

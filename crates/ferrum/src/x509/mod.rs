@@ -7,6 +7,7 @@ pub mod duration;
 pub mod issue;
 pub mod key;
 pub mod oids;
+pub mod sign;
 pub mod template;
 
 #[cfg(test)]
