@@ -22,6 +22,9 @@ struct Flags {
     /// Namespace FerrumClusterIssuers read Secrets from (default: the namespace Ferrum runs in).
     #[arg(long, env = "FERRUM_CLUSTER_RESOURCE_NAMESPACE")]
     cluster_resource_namespace: Option<String>,
+    /// Serve CertificateRequests and FerrumIssuers of this namespace only (default: all).
+    #[arg(long, env = "FERRUM_NAMESPACE")]
+    namespace: Option<String>,
     /// Sign requests without waiting for Approved=True (cert-manager older than 1.3 only).
     #[arg(long, env = "FERRUM_DISABLE_APPROVAL_CHECK")]
     disable_approval_check: bool,
@@ -61,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
     config.max_retry_duration = flags.max_retry_duration;
     config.issuer_recheck_interval = flags.issuer_recheck_interval;
     config.concurrency = flags.concurrency;
+    config.namespace = flags.namespace.clone();
     info!(version = env!("CARGO_PKG_VERSION"), cluster_resource_namespace = %config.cluster_resource_namespace, "starting");
     let signer = CaSigner::new(client.clone());
     run(client, config, signer, shutdown_signal()).await;

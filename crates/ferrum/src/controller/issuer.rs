@@ -43,8 +43,15 @@ pub(super) fn controller<S: Signer>(
     let controller = Controller::new_with(api, watcher::Config::default(), ar.clone());
     let store = controller.store();
     let ctx = ctx.clone();
-    // Metadata only: Secret contents (key material) are never cached.
-    let secrets = Api::<PartialObjectMeta<Secret>>::all(client.clone());
+    // Metadata only: Secret contents (key material) are never cached. Cluster issuers read
+    // the cluster resource namespace only, so only its Secrets are watched for them.
+    let secrets = match (scope, &ctx.config.namespace) {
+        (IssuerScope::Cluster, _) => {
+            Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), &ctx.config.cluster_resource_namespace)
+        }
+        (IssuerScope::Namespaced, Some(ns)) => Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), ns),
+        (IssuerScope::Namespaced, None) => Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+    };
     let mapper = move |secret: PartialObjectMeta<Secret>| {
         let secret_ns = secret.namespace().unwrap_or_default();
         let secret_name = secret.name_any();

@@ -37,6 +37,9 @@ pub struct Config {
     pub cluster_resource_namespace: String,
     /// Requests reconciled at once.
     pub concurrency: u16,
+    /// Serve requests and namespaced issuers of this namespace only (`None`: all namespaces).
+    /// Cluster issuers are served either way.
+    pub namespace: Option<String>,
 }
 
 impl Config {
@@ -50,6 +53,7 @@ impl Config {
             issuer_recheck_interval: Duration::from_secs(300),
             cluster_resource_namespace: cluster_resource_namespace.into(),
             concurrency: 8,
+            namespace: None,
         }
     }
 }
@@ -66,7 +70,14 @@ pub async fn run<S: Signer>(
     let ar_ns = kinds.api_resource(IssuerScope::Namespaced);
     let ar_cl = kinds.api_resource(IssuerScope::Cluster);
     let wc = watcher::Config::default();
-    let ns_api = Api::<Issuer<S::Spec>>::all_with(client.clone(), &ar_ns);
+    let ns_api = match &config.namespace {
+        Some(ns) => Api::<Issuer<S::Spec>>::namespaced_with(client.clone(), ns, &ar_ns),
+        None => Api::<Issuer<S::Spec>>::all_with(client.clone(), &ar_ns),
+    };
+    let requests_api = match &config.namespace {
+        Some(ns) => Api::<CertificateRequest>::namespaced(client.clone(), ns),
+        None => Api::<CertificateRequest>::all(client.clone()),
+    };
     let cl_api = Api::<Issuer<S::Spec>>::all_with(client.clone(), &ar_cl);
 
     // The request controller's view of the issuers: a reflector updates its store before it
@@ -79,7 +90,7 @@ pub async fn run<S: Signer>(
 
     let ctx = Arc::new(Context::new(client.clone(), config, signer, ns_store.clone(), cl_store.clone()));
 
-    let requests = Controller::new(Api::<CertificateRequest>::all(client.clone()), wc.clone());
+    let requests = Controller::new(requests_api, wc.clone());
     let request_store = requests.store();
     let requests_controller = requests
         .watches_stream_with(
