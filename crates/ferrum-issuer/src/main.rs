@@ -74,7 +74,8 @@ async fn main() -> anyhow::Result<()> {
 
 fn init_logging(flags: &Flags) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&flags.log_level).context("--log-level")?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if flags.log_format == "json" {
         builder.json().init();
     } else {

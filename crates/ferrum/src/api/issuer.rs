@@ -7,7 +7,7 @@
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceColumnDefinition, CustomResourceDefinition, CustomResourceDefinitionNames,
-    CustomResourceDefinitionSpec, CustomResourceDefinitionVersion, CustomResourceSubresources,
+    CustomResourceDefinitionSpec, CustomResourceDefinitionVersion, CustomResourceSubresourceStatus, CustomResourceSubresources,
     CustomResourceValidation, JSONSchemaProps,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -128,7 +128,7 @@ impl IssuerKinds {
                     storage: true,
                     schema: Some(CustomResourceValidation { open_api_v3_schema: Some(object_schema::<S>()) }),
                     subresources: Some(CustomResourceSubresources {
-                        status: Some(Default::default()),
+                        status: Some(CustomResourceSubresourceStatus(serde_json::json!({}))),
                         ..Default::default()
                     }),
                     additional_printer_columns: Some(vec![
@@ -196,6 +196,22 @@ mod tests {
         assert_eq!(k.scope_of(Some("ferrum.dev"), Some("Issuer")), None);
         assert_eq!(k.scope_of(Some("cert-manager.io"), Some("FerrumIssuer")), None);
         assert_eq!(k.scope_of(None, Some("FerrumIssuer")), None);
+    }
+
+    #[test]
+    fn crds_have_status_subresource_and_condition_map() {
+        let [namespaced, cluster] = kinds().crds::<crate::ca::FerrumIssuerSpec>();
+        assert_eq!(namespaced.spec.scope, "Namespaced");
+        assert_eq!(cluster.spec.scope, "Cluster");
+        let yaml = serde_json::to_value(&namespaced).unwrap();
+        let version = &yaml["spec"]["versions"][0];
+        assert_eq!(version["subresources"]["status"], serde_json::json!({}));
+        let conditions = &version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["conditions"];
+        assert_eq!(conditions["x-kubernetes-list-type"], "map");
+        assert_eq!(conditions["x-kubernetes-list-map-keys"], serde_json::json!(["type"]));
+        let columns: Vec<_> =
+            version["additionalPrinterColumns"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+        assert_eq!(columns, ["Ready", "Reason", "Message", "Age"]);
     }
 
     #[test]

@@ -115,16 +115,8 @@ pub async fn run<S: Signer>(
         .run(issuer::reconcile, issuer::error_policy, issuer::scoped(&ctx, IssuerScope::Cluster))
         .for_each(|_| future::ready(()));
 
-    // Issuer caches must be complete before a request may conclude that its issuer is
-    // missing; the request controller's own issuer streams fill them.
-    let wait_ctx = ctx.clone();
-    let requests = async move {
-        let _ = wait_ctx.store(IssuerScope::Namespaced).wait_until_ready().await;
-        let _ = wait_ctx.store(IssuerScope::Cluster).wait_until_ready().await;
-        requests_controller
-            .run(request::reconcile, request::error_policy, wait_ctx)
-            .for_each(|_| future::ready(()))
-            .await;
-    };
+    let requests = requests_controller
+        .run(request::reconcile, request::error_policy, ctx.clone())
+        .for_each(|_| future::ready(()));
     tokio::join!(requests, issuers_ns, issuers_cl);
 }

@@ -41,6 +41,9 @@ pub(super) async fn reconcile<S: Signer>(
         }
         Gate::Proceed(key) => key,
     };
+    // The issuer cache is fed by this controller's own issuer watch: until it has listed once,
+    // "not found" would be a guess.
+    let _ = ctx.store(key.scope).wait_until_ready().await;
     let kind = ctx.config.kinds.kind(key.scope).to_owned();
     let issuer = ctx.issuer(&key);
     match decide(&request, &key, &kind, issuer_readiness(issuer.as_deref())) {

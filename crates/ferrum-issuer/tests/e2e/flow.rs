@@ -1,0 +1,177 @@
+//! The whole flow through real cert-manager, and a side-by-side comparison with cert-manager's
+//! built-in CA issuer.
+
+use std::time::Duration;
+
+use ferrum::api::{CertificateRequest, IssuerScope};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DynamicObject, ListParams, PostParams};
+use serde_json::json;
+use x509_parser::oid_registry::*;
+use x509_parser::prelude::*;
+
+use crate::support::*;
+
+async fn certificate_ready(h: &Harness, name: &str) {
+    let api = h.cert_manager("Certificate");
+    eventually(&format!("Certificate {name} Ready"), Duration::from_secs(60), || async {
+        let c = api.get(name).await.ok()?;
+        let conditions = c.data["status"]["conditions"].as_array()?.clone();
+        conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True").then_some(())
+    })
+    .await
+}
+
+async fn create_certificate(h: &Harness, name: &str, issuer_ref: serde_json::Value, extra: serde_json::Value) {
+    let mut spec = json!({ "secretName": format!("{name}-tls"), "issuerRef": issuer_ref });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+        "metadata": { "name": name }, "spec": spec,
+    }))
+    .expect("certificate object");
+    h.cert_manager("Certificate").create(&PostParams::default(), &obj).await.expect("create Certificate");
+}
+
+async fn secret_data(h: &Harness, name: &str, key: &str) -> Vec<u8> {
+    let secret = h.api::<Secret>().get(name).await.expect("secret");
+    secret.data.and_then(|d| d.get(key).map(|b| b.0.clone())).unwrap_or_default()
+}
+
+fn pem_certs(pem: &[u8]) -> Vec<Vec<u8>> {
+    Pem::iter_from_buffer(pem).map(|p| p.expect("PEM").contents).collect()
+}
+
+async fn full_flow(scope: IssuerScope) {
+    let mut h = Harness::new("flow").await;
+    h.start_cert_manager(true).await;
+    h.start_ferrum(&[]).await;
+    let ca = make_ca("Flow CA", CaOptions::default());
+    let (secret_ns, issuer) = match scope {
+        IssuerScope::Namespaced => (h.ns.clone(), "flow-ca".to_owned()),
+        IssuerScope::Cluster => (CLUSTER_RESOURCE_NAMESPACE.to_owned(), format!("flow-{}", h.ns)),
+    };
+    h.create_secret(&secret_ns, &issuer, &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())])
+        .await;
+    h.create_issuer(scope, &issuer, &issuer).await;
+    assert_eq!(h.issuer_ready(scope, &issuer, "True").await.0, "Checked");
+
+    let kind = ferrum::ca::kinds().kind(scope).to_owned();
+    create_certificate(
+        &h,
+        "leaf",
+        json!({ "group": "ferrum.dev", "kind": kind, "name": issuer }),
+        json!({ "dnsNames": ["leaf.example"], "privateKey": { "algorithm": "ECDSA", "size": 256 } }),
+    )
+    .await;
+    certificate_ready(&h, "leaf").await;
+
+    let tls_crt = secret_data(&h, "leaf-tls", "tls.crt").await;
+    let ca_crt = secret_data(&h, "leaf-tls", "ca.crt").await;
+    let chain = pem_certs(&tls_crt);
+    assert_eq!(chain.len(), 1, "a root CA is not repeated in tls.crt");
+    let (_, leaf) = X509Certificate::from_der(&chain[0]).expect("tls.crt parses");
+    let san = leaf.subject_alternative_name().unwrap().expect("SAN").value;
+    assert!(san.general_names.iter().any(|n| matches!(n, GeneralName::DNSName("leaf.example"))), "{san:?}");
+    assert_eq!(pem_certs(&ca_crt), pem_certs(ca.cert_pem.as_bytes()), "ca.crt is the root");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &ca_crt).unwrap();
+    std::fs::write(dir.path().join("leaf.pem"), &tls_crt).unwrap();
+    let (ok, out) = openssl(dir.path(), &["verify", "-CAfile", "ca.pem", "leaf.pem"]);
+    assert!(ok, "openssl verify: {out}");
+
+    let requests = h.api::<CertificateRequest>().list(&ListParams::default()).await.unwrap();
+    assert_eq!(requests.items.len(), 1);
+    let cr = &requests.items[0];
+    assert!(cr.condition_true("Approved"), "approved by cert-manager's approver");
+    assert_eq!(cr.condition("Ready").and_then(|c| c.reason.as_deref()), Some("Issued"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_issued_through_cert_manager_by_a_ferrum_issuer() {
+    full_flow(IssuerScope::Namespaced).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_issued_through_cert_manager_by_a_ferrum_cluster_issuer() {
+    full_flow(IssuerScope::Cluster).await;
+}
+
+/// The same Certificate spec and the same CA, issued once by cert-manager's CA issuer and once
+/// by Ferrum: everything but serial, validity instants, key ids and signature must agree.
+#[tokio::test(flavor = "multi_thread")]
+async fn same_certificate_as_cert_managers_ca_issuer() {
+    let mut h = Harness::new("compare").await;
+    h.start_cert_manager(true).await;
+    h.start_ferrum(&[]).await;
+    let ca = make_ca("Compare CA", CaOptions::default());
+    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
+    h.create_issuer(IssuerScope::Namespaced, "ferrum", "ca").await;
+    let builtin: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+        "metadata": { "name": "builtin" }, "spec": { "ca": { "secretName": "ca" } },
+    }))
+    .unwrap();
+    h.cert_manager("Issuer").create(&PostParams::default(), &builtin).await.expect("create Issuer");
+    h.issuer_ready(IssuerScope::Namespaced, "ferrum", "True").await;
+
+    let spec = json!({
+        "commonName": "compare.example",
+        "dnsNames": ["compare.example", "b.example"],
+        "ipAddresses": ["10.0.0.1"],
+        "uris": ["spiffe://cluster.local/ns/x/sa/y"],
+        "emailAddresses": ["ops@example.com"],
+        "subject": { "organizations": ["Ferrum"], "organizationalUnits": ["E2E", "Compare"] },
+        "usages": ["digital signature", "key encipherment", "server auth", "client auth"],
+        "duration": "2160h",
+        "privateKey": { "algorithm": "ECDSA", "size": 256 },
+    });
+    create_certificate(&h, "by-ferrum", json!({ "group": "ferrum.dev", "kind": "FerrumIssuer", "name": "ferrum" }), spec.clone())
+        .await;
+    create_certificate(&h, "by-builtin", json!({ "group": "cert-manager.io", "kind": "Issuer", "name": "builtin" }), spec)
+        .await;
+    certificate_ready(&h, "by-ferrum").await;
+    certificate_ready(&h, "by-builtin").await;
+
+    let ours_pem = secret_data(&h, "by-ferrum-tls", "tls.crt").await;
+    let theirs_pem = secret_data(&h, "by-builtin-tls", "tls.crt").await;
+    let (ours_chain, theirs_chain) = (pem_certs(&ours_pem), pem_certs(&theirs_pem));
+    assert_eq!(ours_chain.len(), theirs_chain.len(), "chain layout of tls.crt");
+    assert_eq!(
+        pem_certs(&secret_data(&h, "by-ferrum-tls", "ca.crt").await),
+        pem_certs(&secret_data(&h, "by-builtin-tls", "ca.crt").await),
+        "ca.crt"
+    );
+    let (_, ours) = X509Certificate::from_der(&ours_chain[0]).unwrap();
+    let (_, theirs) = X509Certificate::from_der(&theirs_chain[0]).unwrap();
+    assert_eq!(ours.version(), theirs.version());
+    assert_eq!(ours.subject().as_raw(), theirs.subject().as_raw(), "subject bytes");
+    assert_eq!(ours.issuer().as_raw(), theirs.issuer().as_raw(), "issuer bytes");
+    assert_eq!(ours.public_key().algorithm.algorithm, theirs.public_key().algorithm.algorithm);
+    assert_eq!(ours.signature_algorithm.algorithm, theirs.signature_algorithm.algorithm, "signature algorithm");
+
+    // Extensions: same set (key ids aside), same criticality, same values.
+    let key_ids = [OID_X509_EXT_SUBJECT_KEY_IDENTIFIER, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER];
+    let compared = |c: &X509Certificate<'_>| -> Vec<(String, bool, Vec<u8>)> {
+        let mut v: Vec<_> = c
+            .extensions()
+            .iter()
+            .filter(|e| !key_ids.contains(&e.oid))
+            .map(|e| (e.oid.to_id_string(), e.critical, e.value.to_vec()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(compared(&ours), compared(&theirs), "extensions other than key ids");
+    // Ferrum always sets both key ids (the contract); cert-manager's Go sets AKI.
+    assert!(ours.extensions_map().unwrap().contains_key(&OID_X509_EXT_SUBJECT_KEY_IDENTIFIER));
+    assert!(ours.extensions_map().unwrap().contains_key(&OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER));
+
+    // Validity: the same 90-day lifetime; Ferrum backdates notBefore by 60 s on purpose.
+    let lifetime = |c: &X509Certificate<'_>| c.validity().not_after.timestamp() - c.validity().not_before.timestamp();
+    assert_eq!(lifetime(&theirs), 2160 * 3600);
+    assert_eq!(lifetime(&ours), 2160 * 3600 + 60, "requested lifetime plus the 60 s clock-skew backdate");
+}

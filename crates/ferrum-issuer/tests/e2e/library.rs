@@ -1,0 +1,171 @@
+//! The library on its own: a signer that fails and recovers, one that keeps failing, and the
+//! example issuer from `crates/ferrum/examples`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrum::api::{CertificateRequest, Issuer, IssuerKinds, IssuerReference, IssuerScope};
+use ferrum::controller::{Config, run};
+use ferrum::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer};
+use ferrum::x509::{chain::CaBundle, issue::PublishedUrls, key::SoftwareKey, sign::sign_with_ca};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::support::*;
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
+struct FlakySpec {
+    note: String,
+}
+
+/// Fails `failures` times with a retryable error (or forever), then signs.
+struct FlakySigner {
+    failures: AtomicU32,
+    forever: bool,
+    attempts: Arc<Mutex<Vec<Instant>>>,
+    ca: CaBundle,
+    key: SoftwareKey,
+}
+
+impl Signer for FlakySigner {
+    type Spec = FlakySpec;
+
+    async fn check(&self, _: &IssuerContext<'_, FlakySpec>) -> Result<Health, IssuerError> {
+        Ok(Health { message: "ok".into(), ..Default::default() })
+    }
+
+    async fn sign(&self, request: &SignRequest<'_>, _: &IssuerContext<'_, FlakySpec>) -> Result<Signed, SignError> {
+        self.attempts.lock().unwrap().push(Instant::now());
+        if self.forever {
+            return Err(SignError::Retryable("backend unavailable".into()));
+        }
+        if self.failures.load(Ordering::SeqCst) > 0 {
+            self.failures.fetch_sub(1, Ordering::SeqCst);
+            return Err(SignError::Retryable("HSM busy".into()));
+        }
+        sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())
+    }
+}
+
+fn flaky_kinds() -> IssuerKinds {
+    IssuerKinds::new("flaky.e2e.ferrum.dev", "v1", "Flaky")
+}
+
+async fn install_crds(h: &Harness, crds: impl IntoIterator<Item = CustomResourceDefinition>) {
+    let api: Api<CustomResourceDefinition> = Api::all(h.client.clone());
+    for crd in crds {
+        let name = crd.metadata.name.clone().unwrap();
+        let mut body = serde_json::to_value(&crd).unwrap();
+        body["apiVersion"] = json!("apiextensions.k8s.io/v1");
+        body["kind"] = json!("CustomResourceDefinition");
+        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(body)).await.expect("apply CRD");
+        eventually(&format!("CRD {name} Established"), Duration::from_secs(30), || async {
+            let crd = api.get(&name).await.ok()?;
+            let conditions = crd.status?.conditions?;
+            conditions.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+        })
+        .await;
+    }
+}
+
+/// Runs the library's controllers in this process with a [`FlakySigner`].
+async fn flaky_world(prefix: &str, forever: bool, failures: u32, max_retry: Duration) -> (Harness, Arc<Mutex<Vec<Instant>>>) {
+    let h = Harness::new(prefix).await;
+    install_crds(&h, flaky_kinds().crds::<FlakySpec>()).await;
+    let ca = make_ca("Flaky CA", CaOptions::default());
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let signer = FlakySigner {
+        failures: AtomicU32::new(failures),
+        forever,
+        attempts: attempts.clone(),
+        ca: CaBundle::parse(ca.cert_pem.as_bytes(), None).unwrap(),
+        key: SoftwareKey::from_pem(ca.key_pem.as_bytes()).unwrap(),
+    };
+    let mut config = Config::new(flaky_kinds(), h.ns.clone());
+    config.namespace = Some(h.ns.clone());
+    config.max_retry_duration = max_retry;
+    config.field_manager = "ferrum-e2e-flaky".into();
+    tokio::spawn(run(h.client.clone(), config, signer, std::future::pending()));
+    let ar = flaky_kinds().api_resource(IssuerScope::Namespaced);
+    let issuers: Api<Issuer<FlakySpec>> = Api::namespaced_with(h.client.clone(), &h.ns, &ar);
+    issuers.create(&PostParams::default(), &Issuer::new("flaky", &ar, FlakySpec::default())).await.unwrap();
+    (h, attempts)
+}
+
+fn flaky_ref() -> IssuerReference {
+    IssuerReference { name: "flaky".into(), kind: Some("FlakyIssuer".into()), group: Some("flaky.e2e.ferrum.dev".into()) }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_failures_back_off_then_issue() {
+    let (h, attempts) = flaky_world("flaky", false, 3, Duration::from_secs(600)).await;
+    h.create_request("r1", &csr_pem("flaky.example"), flaky_ref()).await;
+    h.decide("r1", true).await;
+    let pending = h.request_reason("r1", "Pending", Duration::from_secs(20)).await;
+    let message = pending.condition("Ready").unwrap().message.clone().unwrap();
+    assert!(message.contains("HSM busy"), "{message}");
+    h.request_reason("r1", "Issued", Duration::from_secs(30)).await;
+    let attempts = attempts.lock().unwrap().clone();
+    assert_eq!(attempts.len(), 4, "three failures, then the signing attempt that worked");
+    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    // 1 s, 2 s, 4 s, each jittered by at most ±20 %.
+    for (gap, base) in gaps.iter().zip([1.0, 2.0, 4.0]) {
+        assert!(gap.as_secs_f64() >= base * 0.8 - 0.05, "gaps {gaps:?} grow exponentially");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_past_max_retry_duration_fail_the_request() {
+    let (h, attempts) = flaky_world("flakyfail", true, 0, Duration::from_secs(5)).await;
+    h.create_request("r1", &csr_pem("never.example"), flaky_ref()).await;
+    h.decide("r1", true).await;
+    let started = Instant::now();
+    let cr = h.request_reason("r1", "Failed", Duration::from_secs(30)).await;
+    let status = cr.status.unwrap();
+    let message = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap().message.clone().unwrap();
+    assert!(message.contains("kept failing") && message.contains("backend unavailable"), "{message}");
+    assert!(status.failure_time.is_some());
+    let attempts = attempts.lock().unwrap().clone();
+    let span = *attempts.last().unwrap() - attempts[0];
+    assert!(span >= Duration::from_secs(5), "gave up only after the limit ({span:?})");
+    assert!(started.elapsed() < Duration::from_secs(15), "and not much later");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn example_issuer_issues() {
+    let h = Harness::new("example").await;
+    let exe = std::env::current_exe().unwrap();
+    let example = exe.parent().and_then(|deps| deps.parent()).unwrap().join("examples/minimal_issuer");
+    assert!(example.exists(), "{} is missing: build it with `cargo build -p ferrum --examples`", example.display());
+    let crds = std::process::Command::new(&example).arg("--crds").output().unwrap();
+    assert!(crds.status.success());
+    let docs = ferrum_testenv::crds::parse_crds(&String::from_utf8(crds.stdout).unwrap()).unwrap();
+    install_crds(&h, docs.into_iter().map(|d| serde_json::from_value(d).unwrap())).await;
+    let mut cmd = std::process::Command::new(&example);
+    cmd.arg(h.env.kubeconfig_path());
+    let _process = h.env.spawn_process("minimal_issuer", cmd).unwrap();
+
+    let kinds = IssuerKinds::new("demo.ferrum.dev", "v1", "Demo");
+    let ar = kinds.api_resource(IssuerScope::Namespaced);
+    let issuers: Api<Issuer<serde_json::Value>> = Api::namespaced_with(h.client.clone(), &h.ns, &ar);
+    issuers.create(&PostParams::default(), &Issuer::new("demo", &ar, json!({ "enabled": false }))).await.unwrap();
+    let reason = eventually("DemoIssuer Ready=False/Disabled", Duration::from_secs(30), || async {
+        let c = issuers.get("demo").await.ok()?.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+        c.reason
+    })
+    .await;
+    assert_eq!(reason, "Disabled");
+    issuers
+        .patch("demo", &PatchParams::apply("e2e"), &Patch::Merge(json!({ "spec": { "enabled": true } })))
+        .await
+        .unwrap();
+    let demo_ref =
+        IssuerReference { name: "demo".into(), kind: Some("DemoIssuer".into()), group: Some("demo.ferrum.dev".into()) };
+    h.create_request("r1", &csr_pem("demo.example"), demo_ref).await;
+    h.decide("r1", true).await;
+    let cr: CertificateRequest = h.request_reason("r1", "Issued", Duration::from_secs(30)).await;
+    assert!(!cr.status.unwrap().certificate.is_empty());
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of Ferrum on the real control plane: etcd, kube-apiserver with RBAC, and
+//! cert-manager's own controllers, from `tools/controlplane/build.sh`. Each test has its own
+//! namespace, its own Ferrum process (a ServiceAccount bound to Ferrum's ClusterRole only) and,
+//! where it needs them, its own cert-manager controllers.
+
+mod flow;
+mod issuers;
+mod library;
+mod requests;
+mod support;

@@ -1,0 +1,312 @@
+//! What the end-to-end tests share: a namespace per test on the shared control plane, Ferrum
+//! run as a ServiceAccount bound to `deploy/rbac/clusterrole.yaml`, cert-manager's controllers
+//! scoped to the test's namespace, CA Secrets and CSRs, and polling.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ferrum::api::{CertificateRequest, CertificateRequestSpec, Issuer, IssuerReference, IssuerScope};
+use ferrum::ca::{CaIssuerSpec, FerrumIssuerSpec, kinds};
+use ferrum_testenv::{Binaries, CertManagerOptions, ProcessHandle, READY_LINE, TestEnv, Tool};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::Client;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use serde_json::json;
+
+/// The cluster resource namespace every Ferrum of this test binary uses.
+pub const CLUSTER_RESOURCE_NAMESPACE: &str = "ferrum-e2e-crns";
+
+/// One test's world.
+pub struct Harness {
+    pub env: TestEnv,
+    pub client: Client,
+    pub ns: String,
+    processes: Vec<ProcessHandle>,
+}
+
+impl Harness {
+    /// A fresh namespace on the shared control plane.
+    pub async fn new(prefix: &str) -> Self {
+        let env = ferrum_testenv::shared().await.unwrap_or_else(|e| panic!("control plane: {e}"));
+        let client = env.client().expect("admin client");
+        let ns = env.fresh_namespace(prefix).await.expect("namespace");
+        env.cluster().ensure_namespace(CLUSTER_RESOURCE_NAMESPACE).await.expect("cluster resource namespace");
+        Self { env, client, ns, processes: Vec::new() }
+    }
+
+    /// Starts Ferrum for this namespace as ServiceAccount `ferrum`, bound only to Ferrum's
+    /// ClusterRole, with extra flags.
+    pub async fn start_ferrum(&mut self, extra: &[&str]) -> &ProcessHandle {
+        install_rbac(&self.client, &self.ns).await;
+        let access = self.env.service_account_kubeconfig(&self.ns, "ferrum").await.expect("service account");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrum-issuer"));
+        cmd.arg("--kubeconfig")
+            .arg(&access.kubeconfig)
+            .args(["--namespace", &self.ns, "--cluster-resource-namespace", CLUSTER_RESOURCE_NAMESPACE])
+            .args(["--log-level", "info,ferrum=debug"])
+            .args(extra);
+        let handle = self.env.spawn_process(&format!("ferrum-{}", self.ns), cmd).expect("start ferrum-issuer");
+        self.processes.push(handle);
+        self.processes.last().expect("just pushed")
+    }
+
+    /// Starts cert-manager's controllers for this namespace only, with or without its approver.
+    pub async fn start_cert_manager(&mut self, approver: bool) {
+        let options = if approver { CertManagerOptions::default() } else { CertManagerOptions::without_approver() };
+        let controllers: Vec<String> =
+            options.controllers.into_iter().filter(|c| c != "clusterissuers").collect::<Vec<_>>();
+        let mut cmd = Command::new(Binaries::locate().and_then(|b| b.path(Tool::CmRunner)).unwrap_or_else(|e| panic!("{e}")));
+        cmd.arg("--kubeconfig")
+            .arg(self.env.kubeconfig_path())
+            .args(["--controllers", &controllers.join(",")])
+            .args(["--namespace", &self.ns, "--cluster-resource-namespace", &self.ns]);
+        let handle = self.env.spawn_process(&format!("cm-runner-{}", self.ns), cmd).expect("start cm-runner");
+        handle.wait_for_log_line(READY_LINE, Duration::from_secs(60)).await.expect("cm-runner ready");
+        self.processes.push(handle);
+    }
+
+    /// Typed API of this namespace.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// API of Ferrum's issuers of a scope (namespaced ones in this namespace).
+    pub fn issuers(&self, scope: IssuerScope) -> Api<Issuer<FerrumIssuerSpec>> {
+        let ar = kinds().api_resource(scope);
+        match scope {
+            IssuerScope::Namespaced => Api::namespaced_with(self.client.clone(), &self.ns, &ar),
+            IssuerScope::Cluster => Api::all_with(self.client.clone(), &ar),
+        }
+    }
+
+    /// Creates a Ferrum issuer of `scope` using the CA Secret `secret`.
+    pub async fn create_issuer(&self, scope: IssuerScope, name: &str, secret: &str) {
+        let spec = FerrumIssuerSpec { ca: Some(CaIssuerSpec { secret_name: secret.into(), ..Default::default() }) };
+        let issuer = Issuer::new(name, &kinds().api_resource(scope), spec);
+        self.issuers(scope).create(&PostParams::default(), &issuer).await.expect("create issuer");
+    }
+
+    /// Waits until the issuer's Ready condition has `status` and returns its (reason, message).
+    pub async fn issuer_ready(&self, scope: IssuerScope, name: &str, status: &str) -> (String, String) {
+        let api = self.issuers(scope);
+        eventually(&format!("issuer {name} Ready={status}"), Duration::from_secs(30), || async {
+            let issuer = api.get(name).await.ok()?;
+            let c = issuer.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+            (c.status == status).then(|| (c.reason.unwrap_or_default(), c.message.unwrap_or_default()))
+        })
+        .await
+    }
+
+    /// Creates a CertificateRequest for `csr_pem` naming `issuer_ref`.
+    pub async fn create_request(&self, name: &str, csr_pem: &[u8], issuer_ref: IssuerReference) -> CertificateRequest {
+        let spec = CertificateRequestSpec { request: csr_pem.to_vec(), issuer_ref, ..Default::default() };
+        self.create_request_spec(name, spec).await
+    }
+
+    /// Creates a CertificateRequest with a full spec.
+    pub async fn create_request_spec(&self, name: &str, spec: CertificateRequestSpec) -> CertificateRequest {
+        let cr = CertificateRequest::new(name, spec);
+        self.api::<CertificateRequest>().create(&PostParams::default(), &cr).await.expect("create request")
+    }
+
+    /// Sets Approved=True (or Denied=True) on a request, as an approver would.
+    pub async fn decide(&self, name: &str, approve: bool) {
+        let type_ = if approve { "Approved" } else { "Denied" };
+        let body = json!({
+            "apiVersion": "cert-manager.io/v1", "kind": "CertificateRequest",
+            "status": { "conditions": [{
+                "type": type_, "status": "True", "reason": "e2e", "message": "decided by the test",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }]}
+        });
+        self.api::<CertificateRequest>()
+            .patch_status(name, &PatchParams::apply("e2e-approver").force(), &Patch::Apply(body))
+            .await
+            .expect("approve/deny");
+    }
+
+    /// Waits until the request's Ready condition has `reason`, and returns the request.
+    pub async fn request_reason(&self, name: &str, reason: &str, timeout: Duration) -> CertificateRequest {
+        let api = self.api::<CertificateRequest>();
+        eventually(&format!("request {name} Ready reason {reason}"), timeout, || async {
+            let cr = api.get(name).await.ok()?;
+            (cr.condition("Ready")?.reason.as_deref() == Some(reason)).then_some(cr)
+        })
+        .await
+    }
+
+    /// Creates a `kubernetes.io/tls` Secret.
+    pub async fn create_secret(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
+        let mut secret = Secret { type_: Some("kubernetes.io/tls".into()), ..Default::default() };
+        secret.metadata.name = Some(name.into());
+        secret.data = Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.to_vec()))).collect());
+        Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+    }
+
+    /// Replaces a Secret's data.
+    pub async fn replace_secret(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
+        let data: serde_json::Map<String, serde_json::Value> = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(ferrum::encoding::base64_encode(v))))
+            .collect();
+        let body = json!({ "apiVersion": "v1", "kind": "Secret", "data": data });
+        Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(body))
+            .await
+            .expect("replace secret");
+    }
+
+    /// A dynamic API for a cert-manager kind in this namespace.
+    pub fn cert_manager(&self, kind: &str) -> Api<DynamicObject> {
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("cert-manager.io", "v1", kind));
+        Api::namespaced_with(self.client.clone(), &self.ns, &ar)
+    }
+
+    /// Ferrum's log so far (all of this test's Ferrum processes).
+    pub fn ferrum_log(&self) -> String {
+        self.processes
+            .iter()
+            .filter(|p| p.name().starts_with("ferrum-"))
+            .map(|p| std::fs::read_to_string(p.log_path()).unwrap_or_default())
+            .collect()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for p in &self.processes {
+                eprintln!("===== {} (last 60 lines) =====\n{}", p.name(), p.log_tail(60));
+            }
+        }
+        for p in self.processes.iter().rev() {
+            p.stop();
+        }
+    }
+}
+
+/// Applies Ferrum's ClusterRole and binds it to ServiceAccount `ferrum` of `namespace`.
+async fn install_rbac(client: &Client, namespace: &str) {
+    let path = repo_root().join("deploy/rbac/clusterrole.yaml");
+    let text = std::fs::read_to_string(&path).expect("read deploy/rbac/clusterrole.yaml");
+    let role: serde_json::Value = serde_yaml::from_str(&text).expect("parse deploy/rbac/clusterrole.yaml");
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "ClusterRole"));
+    let roles: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    roles.patch("ferrum-issuer", &PatchParams::apply("e2e").force(), &Patch::Apply(role)).await.expect("ClusterRole");
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": { "name": format!("ferrum-issuer-{namespace}") },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ferrum-issuer" },
+        "subjects": [{ "kind": "ServiceAccount", "name": "ferrum", "namespace": namespace }],
+    });
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"));
+    let name = format!("ferrum-issuer-{namespace}");
+    Api::<DynamicObject>::all_with(client.clone(), &ar)
+        .patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(binding))
+        .await
+        .expect("ClusterRoleBinding");
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Polls `probe` every 200 ms until it gives `Some`, or panics after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A CA key pair as PEM (certificate, key).
+pub struct TestCa {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// Options for a test CA.
+#[derive(Clone, Copy)]
+pub struct CaOptions {
+    pub is_ca: bool,
+    pub expired: bool,
+    pub days: i64,
+}
+
+impl Default for CaOptions {
+    fn default() -> Self {
+        Self { is_ca: true, expired: false, days: 365 }
+    }
+}
+
+/// Makes a self-signed CA with rcgen.
+pub fn make_ca(common_name: &str, options: CaOptions) -> TestCa {
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::OrganizationName, "Ferrum E2E");
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    if options.is_ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if options.expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    } else {
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(options.days);
+    }
+    let cert = params.self_signed(&key).expect("self-sign");
+    TestCa { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+}
+
+/// A P-256 CSR for `dns` as PEM.
+pub fn csr_pem(dns: &str) -> Vec<u8> {
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec![dns.to_owned()]).expect("params");
+    params.distinguished_name.push(DnType::CommonName, dns);
+    params.serialize_request(&key).expect("csr").pem().expect("pem").into_bytes()
+}
+
+/// `issuerRef` for one of Ferrum's kinds.
+pub fn ferrum_ref(scope: IssuerScope, name: &str) -> IssuerReference {
+    IssuerReference {
+        name: name.into(),
+        kind: Some(kinds().kind(scope).to_owned()),
+        group: Some("ferrum.dev".into()),
+    }
+}
+
+/// Runs `openssl` with `args` in `dir`, returning (success, stdout+stderr).
+pub fn openssl(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl CLI is needed: apt-get install openssl");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
