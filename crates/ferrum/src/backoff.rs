@@ -27,6 +27,7 @@ pub enum Retry {
 struct Entry {
     first_failure: SystemTime,
     attempts: u32,
+    next_attempt: SystemTime,
 }
 
 /// Failure state per request UID.
@@ -45,7 +46,8 @@ impl RetryTracker {
     /// Records a failure at `now`; `jitter` in `[0, 1)` spreads the delay.
     pub fn failed(&self, uid: &str, now: SystemTime, jitter: f64) -> Retry {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.entry(uid.to_owned()).or_insert(Entry { first_failure: now, attempts: 0 });
+        let entry =
+            entries.entry(uid.to_owned()).or_insert(Entry { first_failure: now, attempts: 0, next_attempt: now });
         let elapsed = now.duration_since(entry.first_failure).unwrap_or_default();
         if elapsed >= self.max_retry {
             entries.remove(uid);
@@ -55,7 +57,16 @@ impl RetryTracker {
         entry.attempts = entry.attempts.saturating_add(1);
         let remaining = self.max_retry - elapsed;
         // Never sleep past the deadline: the request must turn Failed on time.
-        Retry::After(delay.min(remaining.max(BASE_DELAY)))
+        let delay = delay.min(remaining.max(BASE_DELAY));
+        entry.next_attempt = now + delay;
+        Retry::After(delay)
+    }
+
+    /// How long until this request may be tried again, if it is backing off. A reconcile
+    /// triggered early (for instance by our own Pending write) must wait this out.
+    pub fn backoff_remaining(&self, uid: &str, now: SystemTime) -> Option<Duration> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(uid).and_then(|e| e.next_attempt.duration_since(now).ok()).filter(|d| !d.is_zero())
     }
 
     /// When this request first failed, if it is failing.
@@ -110,6 +121,16 @@ mod tests {
         assert_eq!(t.failed("a", T0 + Duration::from_secs(600), 0.5), Retry::GiveUp(Duration::from_secs(600)));
         assert_eq!(t.first_failure("a"), None);
         assert_eq!(t.waiting(), 1);
+    }
+
+    #[test]
+    fn backoff_remaining_counts_down() {
+        let t = RetryTracker::new(Duration::from_secs(600));
+        assert_eq!(t.backoff_remaining("a", T0), None);
+        t.failed("a", T0, 0.5);
+        t.failed("a", T0 + Duration::from_secs(1), 0.5); // next attempt at T0 + 3 s
+        assert_eq!(t.backoff_remaining("a", T0 + Duration::from_secs(2)), Some(Duration::from_secs(1)));
+        assert_eq!(t.backoff_remaining("a", T0 + Duration::from_secs(3)), None);
     }
 
     #[test]

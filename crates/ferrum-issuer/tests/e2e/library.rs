@@ -146,7 +146,9 @@ async fn example_issuer_issues() {
     install_crds(&h, docs.into_iter().map(|d| serde_json::from_value(d).unwrap())).await;
     let mut cmd = std::process::Command::new(&example);
     cmd.arg(h.env.kubeconfig_path());
-    let _process = h.env.spawn_process("minimal_issuer", cmd).unwrap();
+    let process = h.env.spawn_process("minimal_issuer", cmd).unwrap();
+    let log = process.log_path().to_owned();
+    let _guard = PrintLogOnPanic(log);
 
     let kinds = IssuerKinds::new("demo.ferrum.dev", "v1", "Demo");
     let ar = kinds.api_resource(IssuerScope::Namespaced);
@@ -168,4 +170,15 @@ async fn example_issuer_issues() {
     h.decide("r1", true).await;
     let cr: CertificateRequest = h.request_reason("r1", "Issued", Duration::from_secs(30)).await;
     assert!(!cr.status.unwrap().certificate.is_empty());
+}
+
+/// Prints a log file if the test fails.
+struct PrintLogOnPanic(std::path::PathBuf);
+
+impl Drop for PrintLogOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("===== {} =====\n{}", self.0.display(), std::fs::read_to_string(&self.0).unwrap_or_default());
+        }
+    }
 }

@@ -156,6 +156,14 @@ async fn invalid_requests_fail_with_a_message_that_says_why() {
     let sha1 = openssl_csr(&["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], "-sha1");
     let rsa1024 = openssl_csr(&["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"], "-sha256");
     let oversize = vec![b'A'; 40_000];
+    // A CSR asking for `digital signature` only, while spec.usages is empty (the default is
+    // digital signature + key encipherment).
+    let digital_signature_only = {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["ku.example".into()]).unwrap();
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.serialize_request(&key).unwrap().pem().unwrap().into_bytes()
+    };
 
     let cases: Vec<(&str, CertificateRequestSpec, &str)> = vec![
         ("garbage", spec(b"garbage".to_vec(), issuer()), "no PEM block labelled CERTIFICATE REQUEST"),
@@ -163,7 +171,7 @@ async fn invalid_requests_fail_with_a_message_that_says_why() {
         ("sha1", spec(sha1, issuer()), "SHA-1"),
         ("rsa1024", spec(rsa1024, issuer()), "RSA key of 1024 bits"),
         ("oversize", spec(oversize, issuer()), "over the limit of 36500 bytes"),
-        ("usages", CertificateRequestSpec { usages: vec!["flying".into()], ..spec(valid.clone(), issuer()) }, "unknown key usage"),
+        ("usages", spec(digital_signature_only, issuer()), "the CSR requests key usages"),
         ("duration", CertificateRequestSpec { duration: Some("10m".into()), ..spec(valid.clone(), issuer()) }, "shorter than the minimum"),
     ];
     for (name, spec, _) in &cases {

@@ -56,6 +56,9 @@ pub(super) async fn reconcile<S: Signer>(
             Ok(Action::await_change())
         }
         Decision::Sign(checked) => {
+            if let Some(remaining) = ctx.retries.backoff_remaining(&uid, SystemTime::now()) {
+                return Ok(Action::requeue(remaining));
+            }
             let Some(issuer) = issuer else {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             };
