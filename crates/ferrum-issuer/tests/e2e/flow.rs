@@ -129,10 +129,20 @@ async fn same_certificate_as_cert_managers_ca_issuer() {
         "duration": "2160h",
         "privateKey": { "algorithm": "ECDSA", "size": 256 },
     });
-    create_certificate(&h, "by-ferrum", json!({ "group": "ferrum.dev", "kind": "FerrumIssuer", "name": "ferrum" }), spec.clone())
-        .await;
-    create_certificate(&h, "by-builtin", json!({ "group": "cert-manager.io", "kind": "Issuer", "name": "builtin" }), spec)
-        .await;
+    create_certificate(
+        &h,
+        "by-ferrum",
+        json!({ "group": "ferrum.dev", "kind": "FerrumIssuer", "name": "ferrum" }),
+        spec.clone(),
+    )
+    .await;
+    create_certificate(
+        &h,
+        "by-builtin",
+        json!({ "group": "cert-manager.io", "kind": "Issuer", "name": "builtin" }),
+        spec,
+    )
+    .await;
     certificate_ready(&h, "by-ferrum").await;
     certificate_ready(&h, "by-builtin").await;
 

@@ -29,12 +29,28 @@ async fn issuer_reports_each_broken_ca_precisely_and_recovers() {
     h.decide("waiting", true).await;
     h.request_reason("waiting", "Pending", Duration::from_secs(20)).await;
 
-    let cases: Vec<(&str, Vec<(&str, &[u8])>, &str)> = vec![
-        ("junk key", vec![("tls.crt", good.cert_pem.as_bytes()), ("tls.key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")], "InvalidSecret"),
+    type Data<'a> = Vec<(&'a str, &'a [u8])>;
+    let cases: Vec<(&str, Data, &str)> = vec![
+        (
+            "junk key",
+            vec![
+                ("tls.crt", good.cert_pem.as_bytes()),
+                ("tls.key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            ],
+            "InvalidSecret",
+        ),
         ("no key", vec![("tls.crt", good.cert_pem.as_bytes())], "InvalidSecret"),
         ("not a CA", vec![("tls.crt", leaf.cert_pem.as_bytes()), ("tls.key", leaf.key_pem.as_bytes())], "NotACA"),
-        ("key mismatch", vec![("tls.crt", good.cert_pem.as_bytes()), ("tls.key", other.key_pem.as_bytes())], "KeyMismatch"),
-        ("expired", vec![("tls.crt", expired.cert_pem.as_bytes()), ("tls.key", expired.key_pem.as_bytes())], "CAExpired"),
+        (
+            "key mismatch",
+            vec![("tls.crt", good.cert_pem.as_bytes()), ("tls.key", other.key_pem.as_bytes())],
+            "KeyMismatch",
+        ),
+        (
+            "expired",
+            vec![("tls.crt", expired.cert_pem.as_bytes()), ("tls.key", expired.key_pem.as_bytes())],
+            "CAExpired",
+        ),
     ];
     let mut created = false;
     for (what, data, expected) in cases {
@@ -77,8 +93,12 @@ async fn cluster_issuer_reads_secrets_only_from_the_cluster_resource_namespace()
     assert_eq!(reason, "SecretNotFound");
     assert!(message.contains(&format!("{CLUSTER_RESOURCE_NAMESPACE}/{name}")), "{message}");
     // Put it in the cluster resource namespace: the issuer turns Ready.
-    h.create_secret(CLUSTER_RESOURCE_NAMESPACE, &name, &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())])
-        .await;
+    h.create_secret(
+        CLUSTER_RESOURCE_NAMESPACE,
+        &name,
+        &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())],
+    )
+    .await;
     h.issuer_ready(IssuerScope::Cluster, &name, "True").await;
 }
 

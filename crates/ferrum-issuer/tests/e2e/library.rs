@@ -72,7 +72,12 @@ async fn install_crds(h: &Harness, crds: impl IntoIterator<Item = CustomResource
 }
 
 /// Runs the library's controllers in this process with a [`FlakySigner`].
-async fn flaky_world(prefix: &str, forever: bool, failures: u32, max_retry: Duration) -> (Harness, Arc<Mutex<Vec<Instant>>>) {
+async fn flaky_world(
+    prefix: &str,
+    forever: bool,
+    failures: u32,
+    max_retry: Duration,
+) -> (Harness, Arc<Mutex<Vec<Instant>>>) {
     let h = Harness::new(prefix).await;
     install_crds(&h, flaky_kinds().crds::<FlakySpec>()).await;
     let ca = make_ca("Flaky CA", CaOptions::default());
@@ -96,7 +101,11 @@ async fn flaky_world(prefix: &str, forever: bool, failures: u32, max_retry: Dura
 }
 
 fn flaky_ref() -> IssuerReference {
-    IssuerReference { name: "flaky".into(), kind: Some("FlakyIssuer".into()), group: Some("flaky.e2e.ferrum.dev".into()) }
+    IssuerReference {
+        name: "flaky".into(),
+        kind: Some("FlakyIssuer".into()),
+        group: Some("flaky.e2e.ferrum.dev".into()),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -172,7 +172,11 @@ async fn invalid_requests_fail_with_a_message_that_says_why() {
         ("rsa1024", spec(rsa1024, issuer()), "RSA key of 1024 bits"),
         ("oversize", spec(oversize, issuer()), "over the limit of 36500 bytes"),
         ("usages", spec(digital_signature_only, issuer()), "the CSR requests key usages"),
-        ("duration", CertificateRequestSpec { duration: Some("10m".into()), ..spec(valid.clone(), issuer()) }, "shorter than the minimum"),
+        (
+            "duration",
+            CertificateRequestSpec { duration: Some("10m".into()), ..spec(valid.clone(), issuer()) },
+            "shorter than the minimum",
+        ),
     ];
     for (name, spec, _) in &cases {
         h.create_request_spec(name, spec.clone()).await;

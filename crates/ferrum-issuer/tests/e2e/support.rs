@@ -12,9 +12,9 @@ use ferrum::ca::{CaIssuerSpec, FerrumIssuerSpec, kinds};
 use ferrum_testenv::{Binaries, CertManagerOptions, ProcessHandle, READY_LINE, TestEnv, Tool};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::Client;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use serde_json::json;
 
@@ -60,11 +60,14 @@ impl Harness {
         let options = if approver { CertManagerOptions::default() } else { CertManagerOptions::without_approver() };
         let controllers: Vec<String> =
             options.controllers.into_iter().filter(|c| c != "clusterissuers").collect::<Vec<_>>();
-        let mut cmd = Command::new(Binaries::locate().and_then(|b| b.path(Tool::CmRunner)).unwrap_or_else(|e| panic!("{e}")));
-        cmd.arg("--kubeconfig")
-            .arg(self.env.kubeconfig_path())
-            .args(["--controllers", &controllers.join(",")])
-            .args(["--namespace", &self.ns, "--cluster-resource-namespace", &self.ns]);
+        let mut cmd =
+            Command::new(Binaries::locate().and_then(|b| b.path(Tool::CmRunner)).unwrap_or_else(|e| panic!("{e}")));
+        cmd.arg("--kubeconfig").arg(self.env.kubeconfig_path()).args(["--controllers", &controllers.join(",")]).args([
+            "--namespace",
+            &self.ns,
+            "--cluster-resource-namespace",
+            &self.ns,
+        ]);
         let handle = self.env.spawn_process(&format!("cm-runner-{}", self.ns), cmd).expect("start cm-runner");
         handle.wait_for_log_line(READY_LINE, Duration::from_secs(60)).await.expect("cm-runner ready");
         self.processes.push(handle);
@@ -157,10 +160,8 @@ impl Harness {
 
     /// Replaces a Secret's data.
     pub async fn replace_secret(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
-        let data: serde_json::Map<String, serde_json::Value> = data
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(ferrum::encoding::base64_encode(v))))
-            .collect();
+        let data: serde_json::Map<String, serde_json::Value> =
+            data.iter().map(|(k, v)| (k.to_string(), json!(ferrum::encoding::base64_encode(v)))).collect();
         let body = json!({ "apiVersion": "v1", "kind": "Secret", "data": data });
         Api::<Secret>::namespaced(self.client.clone(), namespace)
             .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(body))
@@ -270,7 +271,8 @@ pub fn make_ca(common_name: &str, options: CaOptions) -> TestCa {
     params.distinguished_name.push(DnType::CommonName, common_name);
     if options.is_ca {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     }
     let now = time::OffsetDateTime::now_utc();
     if options.expired {
@@ -294,11 +296,7 @@ pub fn csr_pem(dns: &str) -> Vec<u8> {
 
 /// `issuerRef` for one of Ferrum's kinds.
 pub fn ferrum_ref(scope: IssuerScope, name: &str) -> IssuerReference {
-    IssuerReference {
-        name: name.into(),
-        kind: Some(kinds().kind(scope).to_owned()),
-        group: Some("ferrum.dev".into()),
-    }
+    IssuerReference { name: name.into(), kind: Some(kinds().kind(scope).to_owned()), group: Some("ferrum.dev".into()) }
 }
 
 /// Runs `openssl` with `args` in `dir`, returning (success, stdout+stderr).

@@ -115,8 +115,7 @@ pub async fn run<S: Signer>(
         .run(issuer::reconcile, issuer::error_policy, issuer::scoped(&ctx, IssuerScope::Cluster))
         .for_each(|_| future::ready(()));
 
-    let requests = requests_controller
-        .run(request::reconcile, request::error_policy, ctx.clone())
-        .for_each(|_| future::ready(()));
+    let requests =
+        requests_controller.run(request::reconcile, request::error_policy, ctx.clone()).for_each(|_| future::ready(()));
     tokio::join!(requests, issuers_ns, issuers_cl);
 }
