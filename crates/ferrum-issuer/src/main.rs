@@ -1,64 +1,32 @@
 //! `ferrum-issuer`: the Ferrum cert-manager external issuer.
 
-use std::time::Duration;
+mod flags;
+mod process_metrics;
+mod serve;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
 use clap::Parser;
 use ferrum::ca::{CaSigner, kinds};
-use ferrum::controller::{Config, run};
-use tracing::info;
+use ferrum::controller::{Config, Observability, run_with};
+use ferrum::leader::{LeaderElector, LeaseSettings};
+use ferrum::metrics::Metrics;
+use futures::FutureExt;
+use prometheus_client::registry::Registry;
+use tracing::{error, info};
 
-/// Flags; each also reads an environment variable.
-#[derive(Debug, Parser)]
-#[command(
-    name = "ferrum-issuer",
-    version,
-    about = "Ferrum: a cert-manager external issuer signing with a CA kept in a Secret"
-)]
-struct Flags {
-    /// Path to a kubeconfig; in-cluster configuration when unset.
-    #[arg(long, env = "KUBECONFIG")]
-    kubeconfig: Option<std::path::PathBuf>,
-    /// Namespace FerrumClusterIssuers read Secrets from (default: the namespace Ferrum runs in).
-    #[arg(long, env = "FERRUM_CLUSTER_RESOURCE_NAMESPACE")]
-    cluster_resource_namespace: Option<String>,
-    /// Serve CertificateRequests and FerrumIssuers of this namespace only (default: all).
-    #[arg(long, env = "FERRUM_NAMESPACE")]
-    namespace: Option<String>,
-    /// Sign requests without waiting for Approved=True (cert-manager older than 1.3 only).
-    #[arg(long, env = "FERRUM_DISABLE_APPROVAL_CHECK")]
-    disable_approval_check: bool,
-    /// Give up on retryable signing failures this long after the first one (e.g. 10m, 90s).
-    #[arg(long, env = "FERRUM_MAX_RETRY_DURATION", default_value = "10m", value_parser = parse_duration)]
-    max_retry_duration: Duration,
-    /// Re-check every issuer this often.
-    #[arg(long, env = "FERRUM_ISSUER_RECHECK_INTERVAL", default_value = "5m", value_parser = parse_duration)]
-    issuer_recheck_interval: Duration,
-    /// Requests reconciled concurrently.
-    #[arg(long, env = "FERRUM_CONCURRENCY", default_value_t = 8)]
-    concurrency: u16,
-    /// Log format.
-    #[arg(long, env = "FERRUM_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
-    /// Log filter, e.g. `info` or `ferrum=debug,kube=info`.
-    #[arg(long, env = "FERRUM_LOG_LEVEL", default_value = "info")]
-    log_level: String,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    ferrum::x509::duration::parse_go_duration(text)
-}
+use crate::flags::Flags;
+use crate::serve::Readiness;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
     init_logging(&flags)?;
     let client = client(flags.kubeconfig.as_deref()).await?;
-    let namespace = match flags.cluster_resource_namespace.clone() {
-        Some(ns) => ns,
-        None => own_namespace(),
-    };
-    let mut config = Config::new(kinds(), namespace);
+    let own_namespace = own_namespace();
+    let mut config = Config::new(kinds(), flags.cluster_resource_namespace.clone().unwrap_or(own_namespace.clone()));
     config.field_manager = "ferrum".into();
     config.approval_check = !flags.disable_approval_check;
     config.max_retry_duration = flags.max_retry_duration;
@@ -66,10 +34,53 @@ async fn main() -> anyhow::Result<()> {
     config.concurrency = flags.concurrency;
     config.namespace = flags.namespace.clone();
     info!(version = env!("CARGO_PKG_VERSION"), cluster_resource_namespace = %config.cluster_resource_namespace, "starting");
-    let signer = CaSigner::new(client.clone());
-    run(client, config, signer, shutdown_signal()).await;
-    info!("stopped");
-    Ok(())
+
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::new(&mut registry));
+    registry.register_collector(Box::new(process_metrics::ProcessCollector::new()));
+    let readiness = Readiness::default();
+    serve::serve(flags.health_probe_bind_address, flags.metrics_bind_address, readiness.clone(), registry).await?;
+    let observability = Observability { metrics, ready: readiness.synced.clone() };
+    let shutdown = shutdown_signal().shared();
+
+    if !flags.leader_elect {
+        run_with(client.clone(), config, CaSigner::new(client), shutdown, observability).await;
+        info!("stopped");
+        return Ok(());
+    }
+
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{:08x}", hostname(), rand_id()));
+    let elector = LeaderElector::new(
+        client.clone(),
+        LeaseSettings {
+            namespace: flags.leader_election_namespace.clone().unwrap_or(own_namespace),
+            name: flags.leader_election_lease_name.clone(),
+            identity,
+            lease_duration: flags.leader_election_lease_duration,
+            renew_deadline: flags.leader_election_renew_deadline,
+            retry_period: flags.leader_election_retry_period,
+        },
+    );
+    readiness.following.store(true, Ordering::SeqCst);
+    tokio::select! {
+        _ = elector.acquire() => {}
+        _ = shutdown.clone() => {
+            info!("stopped before acquiring leadership");
+            return Ok(());
+        }
+    }
+    readiness.following.store(false, Ordering::SeqCst);
+    tokio::select! {
+        _ = run_with(client.clone(), config, CaSigner::new(client), shutdown, observability) => {
+            elector.release().await;
+            info!("stopped");
+            Ok(())
+        }
+        lost = elector.hold() => {
+            error!(?lost, "leadership lost; exiting so that another replica takes over cleanly");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn init_logging(flags: &Flags) -> anyhow::Result<()> {
@@ -96,21 +107,36 @@ async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Cl
     Ok(kube::Client::try_from(config)?)
 }
 
-/// The namespace of the pod (from the service account mount), else `default`.
+/// The pod's namespace: `POD_NAMESPACE`, else the service account mount, else `default`.
 fn own_namespace() -> String {
-    std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok())
         .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "default".into())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".into())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "ferrum".into())
+}
+
+fn rand_id() -> u32 {
+    std::process::id()
+        ^ (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos())
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-            return;
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
         }
     }
-    let _ = ctrl_c.await;
+    info!("shutdown signal received");
 }

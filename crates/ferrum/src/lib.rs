@@ -13,6 +13,8 @@ pub mod controller;
 pub mod decision;
 pub mod encoding;
 mod error;
+pub mod leader;
+pub mod metrics;
 pub mod reasons;
 pub mod signer;
 pub mod x509;

@@ -6,5 +6,6 @@
 mod flow;
 mod issuers;
 mod library;
+mod operations;
 mod requests;
 mod support;

@@ -40,17 +40,27 @@ impl Harness {
     }
 
     /// Starts Ferrum for this namespace as ServiceAccount `ferrum`, bound only to Ferrum's
-    /// ClusterRole, with extra flags.
+    /// RBAC, with extra flags. Probes and metrics listen on free ports, the Lease lives in
+    /// this namespace.
     pub async fn start_ferrum(&mut self, extra: &[&str]) -> &ProcessHandle {
+        let name = format!("ferrum-{}", self.ns);
+        self.start_ferrum_replica(&name, extra).await
+    }
+
+    /// Starts one Ferrum replica whose identity (`POD_NAME`) is `name`.
+    pub async fn start_ferrum_replica(&mut self, name: &str, extra: &[&str]) -> &ProcessHandle {
         install_rbac(&self.client, &self.ns).await;
         let access = self.env.service_account_kubeconfig(&self.ns, "ferrum").await.expect("service account");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrum-issuer"));
         cmd.arg("--kubeconfig")
             .arg(&access.kubeconfig)
             .args(["--namespace", &self.ns, "--cluster-resource-namespace", CLUSTER_RESOURCE_NAMESPACE])
+            .args(["--leader-election-namespace", &self.ns])
+            .args(["--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0"])
             .args(["--log-level", "info,ferrum=debug"])
-            .args(extra);
-        let handle = self.env.spawn_process(&format!("ferrum-{}", self.ns), cmd).expect("start ferrum-issuer");
+            .args(extra)
+            .env("POD_NAME", name);
+        let handle = self.env.spawn_process(name, cmd).expect("start ferrum-issuer");
         self.processes.push(handle);
         self.processes.last().expect("just pushed")
     }
@@ -175,11 +185,16 @@ impl Harness {
         Api::namespaced_with(self.client.clone(), &self.ns, &ar)
     }
 
+    /// The replica named `name`.
+    pub fn process(&self, name: &str) -> &ProcessHandle {
+        self.processes.iter().find(|p| p.name() == name).expect("no such process")
+    }
+
     /// Ferrum's log so far (all of this test's Ferrum processes).
     pub fn ferrum_log(&self) -> String {
         self.processes
             .iter()
-            .filter(|p| p.name().starts_with("ferrum-"))
+            .filter(|p| p.name().starts_with("ferrum"))
             .map(|p| std::fs::read_to_string(p.log_path()).unwrap_or_default())
             .collect()
     }
@@ -218,6 +233,27 @@ async fn install_rbac(client: &Client, namespace: &str) {
         .patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(binding))
         .await
         .expect("ClusterRoleBinding");
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": { "name": "ferrum-issuer-leader-election", "namespace": namespace },
+        "rules": [{ "apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"] }],
+    });
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "Role"));
+    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &ar)
+        .patch("ferrum-issuer-leader-election", &PatchParams::apply("e2e").force(), &Patch::Apply(role))
+        .await
+        .expect("Role");
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": { "name": "ferrum-issuer-leader-election", "namespace": namespace },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ferrum-issuer-leader-election" },
+        "subjects": [{ "kind": "ServiceAccount", "name": "ferrum", "namespace": namespace }],
+    });
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "RoleBinding"));
+    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &ar)
+        .patch("ferrum-issuer-leader-election", &PatchParams::apply("e2e").force(), &Patch::Apply(binding))
+        .await
+        .expect("RoleBinding");
 }
 
 /// The repository root.

@@ -13,6 +13,7 @@ use super::Config;
 use crate::api::{Issuer, IssuerScope};
 use crate::backoff::RetryTracker;
 use crate::decision::IssuerKey;
+use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
 use crate::signer::Signer;
 
 /// Shared state of the controllers.
@@ -31,6 +32,8 @@ pub struct Context<S: Signer> {
     /// guards against signing twice from a stale cache.
     finished: Mutex<HashSet<String>>,
     recorder: Recorder,
+    /// Metrics.
+    pub(crate) metrics: std::sync::Arc<Metrics>,
 }
 
 impl<S: Signer> Context<S> {
@@ -40,6 +43,7 @@ impl<S: Signer> Context<S> {
         signer: S,
         namespaced: Store<Issuer<S::Spec>>,
         cluster: Store<Issuer<S::Spec>>,
+        metrics: std::sync::Arc<Metrics>,
     ) -> Self {
         let reporter = Reporter { controller: config.field_manager.clone(), instance: std::env::var("POD_NAME").ok() };
         Self {
@@ -51,6 +55,7 @@ impl<S: Signer> Context<S> {
             namespaced,
             cluster,
             finished: Mutex::new(HashSet::new()),
+            metrics,
         }
     }
 
@@ -93,6 +98,28 @@ impl<S: Signer> Context<S> {
     /// The cache has seen the terminal status of `uid`: stop remembering it.
     pub(crate) fn forget_finished(&self, uid: &str) {
         self.finished.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+
+    /// Counts a request outcome against the issuer it names.
+    pub(crate) fn count_result(&self, request: &crate::api::CertificateRequest, reason: &str) {
+        let issuer_ref = &request.spec.issuer_ref;
+        let scope = self.config.kinds.scope_of(issuer_ref.group.as_deref(), issuer_ref.kind.as_deref());
+        let labels = ResultLabels {
+            kind: scope.map(|s| self.config.kinds.kind(s).to_owned()).unwrap_or_default(),
+            namespace: match scope {
+                Some(IssuerScope::Namespaced) => request.metadata.namespace.clone().unwrap_or_default(),
+                _ => String::new(),
+            },
+            name: issuer_ref.name.clone(),
+            reason: reason.to_owned(),
+        };
+        self.metrics.results.get_or_create(&labels).inc();
+    }
+
+    /// Counts a failed reconcile.
+    pub(crate) fn count_error(&self, controller: &str, error: &crate::Error) {
+        let labels = ErrorLabels { controller: controller.to_owned(), error: error.metric_label().to_owned() };
+        self.metrics.reconcile_errors.get_or_create(&labels).inc();
     }
 
     /// Publishes an event; a failure to do so is logged, never fatal.

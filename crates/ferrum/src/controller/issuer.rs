@@ -19,6 +19,7 @@ use super::context::Context;
 use super::status::issuer_status_patch;
 use crate::Error;
 use crate::api::{Issuer, IssuerScope};
+use crate::metrics::IssuerLabels;
 use crate::signer::{IssuerContext, IssuerError, Signer};
 
 /// The context of one scope's controller.
@@ -86,6 +87,20 @@ pub(super) async fn reconcile<S: Signer>(issuer: Arc<Issuer<S::Spec>>, ctx: Arc<
             Err(e) => warn!(issuer = %issuer.name_any(), reason = %e.reason, message = %e.message, "issuer not ready"),
         }
     }
+    let labels = IssuerLabels {
+        kind: shared.config.kinds.kind(ctx.scope).to_owned(),
+        namespace: issuer.metadata.namespace.clone().unwrap_or_default(),
+        name: issuer.name_any(),
+    };
+    match result.as_ref().ok().and_then(|h| h.expires) {
+        Some(expires) => {
+            let unix = expires.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+            shared.metrics.ca_not_after.get_or_create(&labels).set(unix);
+        }
+        None => {
+            shared.metrics.ca_not_after.remove(&labels);
+        }
+    }
     if let Ok(health) = &result {
         let object = issuer.object_ref(&shared.config.kinds.api_resource(ctx.scope));
         for (reason, note) in &health.warnings {
@@ -128,7 +143,8 @@ async fn write<S: Signer>(
 }
 
 /// Requeues an issuer whose check could not be recorded.
-pub(super) fn error_policy<S: Signer>(issuer: Arc<Issuer<S::Spec>>, error: &Error, _ctx: Arc<Scoped<S>>) -> Action {
+pub(super) fn error_policy<S: Signer>(issuer: Arc<Issuer<S::Spec>>, error: &Error, ctx: Arc<Scoped<S>>) -> Action {
+    ctx.shared.count_error("issuer", error);
     warn!(issuer = %issuer.name_any(), %error, "issuer reconcile failed; retrying");
     Action::requeue(Duration::from_secs(5))
 }

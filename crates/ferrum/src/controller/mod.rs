@@ -7,16 +7,21 @@ pub mod status;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt, future};
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
+use kube::runtime::reflector::Store;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{WatchStreamExt, watcher};
 
+use prometheus_client::registry::Registry;
+
 use crate::api::{CertificateRequest, Issuer, IssuerKinds, IssuerScope};
+use crate::metrics::Metrics;
 use crate::signer::Signer;
 pub use context::Context;
 
@@ -58,12 +63,39 @@ impl Config {
     }
 }
 
+/// What the controllers report to the process around them.
+#[derive(Clone, Debug)]
+pub struct Observability {
+    /// Metrics, registered in the caller's registry.
+    pub metrics: Arc<Metrics>,
+    /// Set once every cache has listed its objects (the readiness probe).
+    pub ready: Arc<AtomicBool>,
+}
+
+impl Default for Observability {
+    /// Metrics in a private registry, nobody watching readiness.
+    fn default() -> Self {
+        Self { metrics: Arc::new(Metrics::new(&mut Registry::default())), ready: Arc::default() }
+    }
+}
+
 /// Runs the request controller and both issuer controllers until `shutdown` resolves.
 pub async fn run<S: Signer>(
     client: Client,
     config: Config,
     signer: S,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    run_with(client, config, signer, shutdown, Observability::default()).await;
+}
+
+/// [`run`], reporting metrics and readiness through `observability`.
+pub async fn run_with<S: Signer>(
+    client: Client,
+    config: Config,
+    signer: S,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    observability: Observability,
 ) {
     let shutdown = shutdown.shared();
     let kinds = config.kinds.clone();
@@ -88,10 +120,25 @@ pub async fn run<S: Signer>(
     let ns_events = watcher(ns_api.clone(), wc.clone()).default_backoff().reflect(ns_writer).applied_objects();
     let cl_events = watcher(cl_api.clone(), wc.clone()).default_backoff().reflect(cl_writer).applied_objects();
 
-    let ctx = Arc::new(Context::new(client.clone(), config, signer, ns_store.clone(), cl_store.clone()));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config,
+        signer,
+        ns_store.clone(),
+        cl_store.clone(),
+        observability.metrics.clone(),
+    ));
 
     let requests = Controller::new(requests_api, wc.clone());
     let request_store = requests.store();
+    let ready_stores = (request_store.clone(), ns_store.clone(), cl_store.clone());
+    tokio::spawn(async move {
+        let (requests, namespaced, cluster) = ready_stores;
+        wait_synced(&requests).await;
+        wait_synced(&namespaced).await;
+        wait_synced(&cluster).await;
+        observability.ready.store(true, Ordering::SeqCst);
+    });
     let requests_controller = requests
         .watches_stream_with(
             ns_events,
@@ -118,4 +165,22 @@ pub async fn run<S: Signer>(
     let requests =
         requests_controller.run(request::reconcile, request::error_policy, ctx.clone()).for_each(|_| future::ready(()));
     tokio::join!(requests, issuers_ns, issuers_cl);
+}
+
+/// Waits until `store` has listed its objects once.
+///
+/// Polls instead of awaiting [`Store::wait_until_ready`]: its one-shot channel keeps only the
+/// last waiter's waker, so two tasks awaiting the same store can leave one asleep for good
+/// (kube-runtime 5.0).
+pub(crate) async fn wait_synced<K>(store: &Store<K>)
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Some(Ok(())) = store.wait_until_ready().now_or_never() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -18,6 +18,7 @@ use crate::Error;
 use crate::api::{CertificateRequest, Issuer, IssuerScope};
 use crate::backoff::Retry;
 use crate::decision::{Decision, Gate, IssuerKey, decide, gate, is_terminal, issuer_readiness};
+use crate::metrics::KindLabels;
 use crate::reasons;
 use crate::signer::{IssuerContext, SignError, SignRequest, Signer};
 
@@ -43,7 +44,7 @@ pub(super) async fn reconcile<S: Signer>(
     };
     // The issuer cache is fed by this controller's own issuer watch: until it has listed once,
     // "not found" would be a guess.
-    let _ = ctx.store(key.scope).wait_until_ready().await;
+    super::wait_synced(ctx.store(key.scope)).await;
     let kind = ctx.config.kinds.kind(key.scope).to_owned();
     let issuer = ctx.issuer(&key);
     match decide(&request, &key, &kind, issuer_readiness(issuer.as_deref())) {
@@ -76,7 +77,12 @@ pub(super) async fn reconcile<S: Signer>(
                 secret_namespace: ctx.secret_namespace(key.scope, key.namespace.as_deref()),
                 spec: &issuer.spec,
             };
+            let started = std::time::Instant::now();
             let result = ctx.signer.sign(&sign_request, &issuer_ctx).await;
+            ctx.metrics
+                .signing_seconds
+                .get_or_create(&KindLabels { kind: kind.clone() })
+                .observe(started.elapsed().as_secs_f64());
             handle_signing(&ctx, &request, &key, &kind, &issuer, result).await
         }
     }
@@ -162,6 +168,14 @@ async fn write<S: Signer>(ctx: &Context<S>, request: &CertificateRequest, outcom
         Api::namespaced(ctx.client.clone(), request.metadata.namespace.as_deref().unwrap_or_default());
     let params = PatchParams::apply(&ctx.config.field_manager).force();
     api.patch_status(&request.name_any(), &params, &Patch::Apply(patch)).await?;
+    let reason = match outcome {
+        Outcome::Issued { .. } => reasons::ISSUED,
+        Outcome::Denied => reasons::DENIED,
+        Outcome::Failed(_) => reasons::FAILED,
+        Outcome::Pending(_) => reasons::PENDING,
+    };
+    ctx.count_result(request, reason);
+    ctx.metrics.retries_waiting.set(ctx.retries.waiting() as i64);
     Ok(true)
 }
 

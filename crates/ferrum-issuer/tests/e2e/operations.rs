@@ -1,0 +1,137 @@
+//! Running Ferrum like production: leader election with two replicas, probes and metrics.
+
+use std::time::{Duration, Instant};
+
+use ferrum::api::IssuerScope;
+use k8s_openapi::api::coordination::v1::Lease;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::*;
+
+async fn world_with_issuer(h: &Harness) {
+    let ca = make_ca("Ops CA", CaOptions::default());
+    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
+    h.create_issuer(IssuerScope::Namespaced, "ca", "ca").await;
+}
+
+async fn holder(h: &Harness) -> Option<String> {
+    let lease = h.api::<Lease>().get("ferrum-issuer").await.ok()?;
+    lease.spec?.holder_identity.filter(|s| !s.is_empty())
+}
+
+async fn issue(h: &Harness, name: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    h.create_request(name, &csr_pem(&format!("{name}.example")), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
+    h.decide(name, true).await;
+    h.request_reason(name, "Issued", within).await;
+    start.elapsed()
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) with a pid we started; no memory is shared.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal})");
+}
+
+fn log_of(h: &Harness, name: &str) -> String {
+    std::fs::read_to_string(h.process(name).log_path()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_one_leader_and_failover() {
+    let mut h = Harness::new("leader").await;
+    world_with_issuer(&h).await;
+    h.start_ferrum_replica("ferrum-a", &[]).await;
+    h.start_ferrum_replica("ferrum-b", &[]).await;
+    let leader = eventually("a leader", Duration::from_secs(30), || holder(&h)).await;
+    let follower = if leader == "ferrum-a" { "ferrum-b" } else { "ferrum-a" };
+    h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
+    issue(&h, "first", Duration::from_secs(20)).await;
+    assert!(log_of(&h, &leader).contains("request finished"), "the leader issued");
+    let follower_log = log_of(&h, follower);
+    assert!(
+        !follower_log.contains("request finished") && !follower_log.contains("issuer ready"),
+        "the follower wrote nothing:\n{follower_log}"
+    );
+
+    // SIGKILL the leader: the lease expires (15 s) and the follower takes over.
+    let killed_at = Instant::now();
+    signal(h.process(&leader).pid(), libc::SIGKILL);
+    let took = issue(&h, "after-kill", Duration::from_secs(30)).await;
+    eprintln!("after SIGKILL of the leader, a new request was issued in {took:?}");
+    assert!(killed_at.elapsed() < Duration::from_secs(20), "issued within 20 s of SIGKILL ({:?})", killed_at.elapsed());
+    assert_eq!(holder(&h).await.as_deref(), Some(follower));
+
+    // A third replica joins; SIGTERM the leader: it releases the lease and the new one takes
+    // over at once.
+    h.start_ferrum_replica("ferrum-c", &[]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let terminated_at = Instant::now();
+    signal(h.process(follower).pid(), libc::SIGTERM);
+    let took = issue(&h, "after-term", Duration::from_secs(20)).await;
+    eprintln!("after SIGTERM of the leader, a new request was issued in {took:?}");
+    assert!(
+        terminated_at.elapsed() < Duration::from_secs(5),
+        "issued within 5 s of SIGTERM ({:?})",
+        terminated_at.elapsed()
+    );
+    assert_eq!(holder(&h).await.as_deref(), Some("ferrum-c"));
+    assert!(log_of(&h, follower).contains("released leadership"));
+}
+
+/// (health address, metrics address) from a replica's log.
+fn addresses(log: &str) -> Option<(String, String)> {
+    let line = log.lines().find(|l| l.contains("serving probes and metrics"))?;
+    let value =
+        |key: &str| line.split(&format!("{key}=")).nth(1).map(|v| v.split_whitespace().next().unwrap_or("").to_owned());
+    Some((value("health")?, value("metrics")?))
+}
+
+async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response)
+}
+
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_and_metrics_move_with_an_issuance() {
+    let mut h = Harness::new("metrics").await;
+    world_with_issuer(&h).await;
+    h.start_ferrum(&[]).await;
+    let ns = h.ns.clone();
+    let (health, metrics) =
+        eventually("listen addresses in the log", Duration::from_secs(20), || async { addresses(&h.ferrum_log()) })
+            .await;
+    assert_eq!(http_get(&health, "/healthz").await.0, 200);
+    eventually("/readyz 200", Duration::from_secs(30), || async {
+        (http_get(&health, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
+
+    let issued = format!(
+        r#"ferrum_certificaterequests_total{{kind="FerrumIssuer",namespace="{ns}",name="ca",reason="Issued"}}"#
+    );
+    let before = metric(&http_get(&metrics, "/metrics").await.1, &issued).unwrap_or(0.0);
+    issue(&h, "measured", Duration::from_secs(20)).await;
+    let (status, text) = http_get(&metrics, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(metric(&text, &issued), Some(before + 1.0), "{text}");
+    assert_eq!(metric(&text, r#"ferrum_signing_duration_seconds_count{kind="FerrumIssuer"}"#), Some(1.0), "{text}");
+    let not_after = metric(
+        &text,
+        &format!(r#"ferrum_ca_not_after_timestamp_seconds{{kind="FerrumIssuer",namespace="{ns}",name="ca"}}"#),
+    )
+    .expect("CA notAfter gauge");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(not_after > now + 300.0 * 86400.0, "a 365-day CA: {not_after}");
+    assert!(metric(&text, "process_resident_memory_bytes").unwrap_or(0.0) > 1e6, "{text}");
+    assert!(metric(&text, "ferrum_retries_waiting").is_some(), "{text}");
+}
