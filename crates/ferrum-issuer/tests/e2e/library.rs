@@ -191,3 +191,89 @@ impl Drop for PrintLogOnPanic {
         }
     }
 }
+
+/// Reports the issuer broken on its first signing, and fails checks until repaired.
+struct BreakingSigner {
+    broken: Arc<std::sync::atomic::AtomicBool>,
+    signed_once: std::sync::atomic::AtomicBool,
+    ca: CaBundle,
+    key: SoftwareKey,
+}
+
+impl Signer for BreakingSigner {
+    type Spec = FlakySpec;
+
+    async fn check(&self, _: &IssuerContext<'_, FlakySpec>) -> Result<Health, IssuerError> {
+        match self.broken.load(Ordering::SeqCst) {
+            true => Err(IssuerError::new("KeyGone", "the signing key is gone")),
+            false => Ok(Health { message: "ok".into(), ..Default::default() }),
+        }
+    }
+
+    async fn sign(&self, request: &SignRequest<'_>, _: &IssuerContext<'_, FlakySpec>) -> Result<Signed, SignError> {
+        if !self.signed_once.swap(true, Ordering::SeqCst) {
+            self.broken.store(true, Ordering::SeqCst);
+            return Err(SignError::IssuerBroken(IssuerError::new("KeyGone", "the signing key is gone")));
+        }
+        sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signer_reporting_the_issuer_broken_marks_it_not_ready_until_repaired() {
+    let h = Harness::new("broken").await;
+    let kinds = IssuerKinds::new("broken.e2e.ferrum.dev", "v1", "Broken");
+    install_crds(&h, kinds.crds::<FlakySpec>()).await;
+    let ca = make_ca("Broken CA", CaOptions::default());
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let signer = BreakingSigner {
+        broken: broken.clone(),
+        signed_once: Default::default(),
+        ca: CaBundle::parse(ca.cert_pem.as_bytes(), None).unwrap(),
+        key: SoftwareKey::from_pem(ca.key_pem.as_bytes()).unwrap(),
+    };
+    let mut config = Config::new(kinds.clone(), h.ns.clone());
+    config.namespace = Some(h.ns.clone());
+    config.field_manager = "ferrum-e2e-broken".into();
+    tokio::spawn(run(h.client.clone(), config, signer, std::future::pending()));
+    let ar = kinds.api_resource(IssuerScope::Namespaced);
+    let issuers: Api<Issuer<FlakySpec>> = Api::namespaced_with(h.client.clone(), &h.ns, &ar);
+    issuers.create(&PostParams::default(), &Issuer::new("b", &ar, FlakySpec::default())).await.unwrap();
+    let ready = |want: &'static str| {
+        let issuers = issuers.clone();
+        async move {
+            eventually(&format!("issuer reason {want}"), Duration::from_secs(20), || async {
+                let c = issuers.get("b").await.ok()?.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+                (c.reason.as_deref() == Some(want)).then_some(())
+            })
+            .await
+        }
+    };
+    ready("Checked").await;
+
+    let issuer_ref =
+        IssuerReference { name: "b".into(), kind: Some("BrokenIssuer".into()), group: Some(kinds.group.clone()) };
+    h.create_request("r1", &csr_pem("broken.example"), issuer_ref).await;
+    h.decide("r1", true).await;
+    ready("KeyGone").await;
+    let api = h.api::<CertificateRequest>();
+    eventually("request Pending on the broken issuer", Duration::from_secs(20), || async {
+        let cr = api.get("r1").await.ok()?;
+        let c = cr.condition("Ready")?;
+        (c.reason.as_deref() == Some("Pending") && c.message.as_deref()?.contains("KeyGone")).then_some(())
+    })
+    .await;
+
+    // Repair, and touch the issuer so it is re-checked now rather than at the timer.
+    broken.store(false, Ordering::SeqCst);
+    issuers
+        .patch(
+            "b",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": { "repaired": "yes" } } })),
+        )
+        .await
+        .unwrap();
+    ready("Checked").await;
+    h.request_reason("r1", "Issued", Duration::from_secs(20)).await;
+}
