@@ -71,6 +71,11 @@ async fn unapproved_request_waits_then_is_issued_with_one_status_write() {
     assert!(versions[1].condition_true("Ready") && !versions[1].status.as_ref().unwrap().certificate.is_empty());
     assert_eq!(versions[2].metadata.labels.as_ref().and_then(|l| l.get("touched")).map(String::as_str), Some("yes"));
     assert_eq!(versions[2].status, versions[1].status);
+    let events = h.api::<k8s_openapi::api::events::v1::Event>().list(&Default::default()).await.unwrap();
+    let about_r1: Vec<_> =
+        events.items.iter().filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("r1")).collect();
+    assert_eq!(about_r1.len(), 1, "one event per issuance: {about_r1:#?}");
+    assert_eq!(about_r1[0].reason.as_deref(), Some("Issued"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -100,10 +100,7 @@ async fn handle_signing<S: Signer>(
     match result {
         Ok(signed) => {
             let outcome = Outcome::Issued { chain_pem: signed.chain_pem, ca_pem: signed.ca_pem };
-            finish(ctx, request, outcome).await?;
-            for (reason, note) in signed.warnings {
-                ctx.event(&request.object_ref(&()), true, &reason, note, "Sign").await;
-            }
+            finish_with(ctx, request, outcome, &signed.warnings).await?;
             Ok(Action::await_change())
         }
         Err(SignError::Permanent(message)) => {
@@ -142,6 +139,17 @@ async fn handle_signing<S: Signer>(
 
 /// Writes a terminal outcome, remembers it, and publishes its event.
 async fn finish<S: Signer>(ctx: &Context<S>, request: &CertificateRequest, outcome: Outcome) -> Result<(), Error> {
+    finish_with(ctx, request, outcome, &[]).await
+}
+
+/// [`finish`], folding the signer's warnings into the one event: a successful issuance costs
+/// one status write and one event, a Warning naming the first warning's reason if there are any.
+async fn finish_with<S: Signer>(
+    ctx: &Context<S>,
+    request: &CertificateRequest,
+    outcome: Outcome,
+    warnings: &[(String, String)],
+) -> Result<(), Error> {
     let uid = request.metadata.uid.as_deref().unwrap_or_default();
     if !write(ctx, request, &outcome).await? {
         return Ok(());
@@ -149,6 +157,10 @@ async fn finish<S: Signer>(ctx: &Context<S>, request: &CertificateRequest, outco
     ctx.mark_finished(uid);
     ctx.retries.forget(uid);
     let (warning, reason, note) = match &outcome {
+        Outcome::Issued { .. } if !warnings.is_empty() => {
+            let notes: Vec<&str> = warnings.iter().map(|(_, note)| note.as_str()).collect();
+            (true, warnings[0].0.as_str(), format!("{ISSUED_MESSAGE}; {}", notes.join("; ")))
+        }
         Outcome::Issued { .. } => (false, reasons::ISSUED, ISSUED_MESSAGE.to_owned()),
         Outcome::Denied => (true, reasons::DENIED, super::status::DENIED_MESSAGE.to_owned()),
         Outcome::Failed(message) => (true, reasons::FAILED, message.clone()),
