@@ -1,0 +1,583 @@
+//! The Helm chart in `deploy/chart/ferrum-issuer`: `helm lint --strict` is clean, and what
+//! `helm template` renders is checked object by object.
+//!
+//! The chart is the source of truth for Ferrum's rights: [`CLUSTER_RIGHTS`] below is the
+//! reviewed list, and the chart must render exactly it. Its CRDs are a copy of
+//! `deploy/crds/ferrum.crds.yaml` (which `crdgen` writes) and must stay byte-identical.
+//!
+//! helm comes from the control plane cache that `tools/controlplane/build.sh` fills; without it
+//! these tests fail (never skip) and say so.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde::Deserialize as _;
+use serde_json::{Value, json};
+
+const RELEASE: &str = "ferrum";
+const NAMESPACE: &str = "ferrum-system";
+
+/// The rights of Ferrum's ClusterRole: (API group, resources, verbs). Changing a line here is a
+/// change to what Ferrum may do in every cluster that installs it; review it as such.
+const CLUSTER_RIGHTS: &[(&str, &[&str], &[&str])] = &[
+    ("cert-manager.io", &["certificaterequests"], &["get", "list", "watch"]),
+    ("cert-manager.io", &["certificaterequests/status"], &["patch"]),
+    ("ferrum.dev", &["ferrumissuers", "ferrumclusterissuers"], &["get", "list", "watch"]),
+    ("ferrum.dev", &["ferrumissuers/status", "ferrumclusterissuers/status"], &["patch"]),
+    ("", &["secrets"], &["get", "list", "watch"]),
+    ("events.k8s.io", &["events"], &["create", "patch"]),
+];
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+#[test]
+fn helm_lint_strict_is_clean() {
+    let out = helm(&["lint", "--strict", chart_dir().to_str().unwrap()]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "helm lint --strict failed:\n{text}");
+    assert!(text.contains("0 chart(s) failed"), "helm lint:\n{text}");
+    // INFO lines (e.g. "icon is recommended") are advice; warnings and errors are not allowed.
+    for line in text.lines() {
+        assert!(!line.contains("[WARNING]") && !line.contains("[ERROR]"), "helm lint --strict: {line}\n{text}");
+    }
+}
+
+/// The names a release `ferrum` in `ferrum-system` creates. Documented in values.yaml and the
+/// README; operators write RBAC reviews and NetworkPolicies against them.
+#[test]
+fn default_render_names_every_object_after_the_release() {
+    let docs = render(&[]);
+    let got: BTreeSet<(String, String, String)> = docs
+        .iter()
+        .map(|d| {
+            (
+                str_at(d, "/kind"),
+                str_at(d, "/metadata/name"),
+                d.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String, String)> = [
+        ("CustomResourceDefinition", "ferrumissuers.ferrum.dev", ""),
+        ("CustomResourceDefinition", "ferrumclusterissuers.ferrum.dev", ""),
+        ("ServiceAccount", "ferrum", NAMESPACE),
+        ("ClusterRole", "ferrum", ""),
+        ("ClusterRoleBinding", "ferrum", ""),
+        ("Role", "ferrum-leader-election", NAMESPACE),
+        ("RoleBinding", "ferrum-leader-election", NAMESPACE),
+        ("ClusterRole", "ferrum-cert-manager-approver", ""),
+        ("ClusterRoleBinding", "ferrum-cert-manager-approver", ""),
+        ("Deployment", "ferrum", NAMESPACE),
+        ("PodDisruptionBudget", "ferrum", NAMESPACE),
+        ("Service", "ferrum-metrics", NAMESPACE),
+    ]
+    .iter()
+    .map(|(k, n, ns)| (k.to_string(), n.to_string(), ns.to_string()))
+    .collect();
+    assert_eq!(got, want);
+
+    // A release whose name does not say "ferrum" gets it appended.
+    let other = render_release("certs", "pki", &[]);
+    assert_eq!(str_at(find(&other, "Deployment", "certs-ferrum"), "/metadata/namespace"), "pki");
+    find(&other, "ClusterRole", "certs-ferrum");
+    find(&other, "ClusterRole", "certs-ferrum-cert-manager-approver");
+    let renamed = render(&["--set", "fullnameOverride=ferrum-issuer"]);
+    find(&renamed, "ClusterRole", "ferrum-issuer");
+    find(&renamed, "Role", "ferrum-issuer-leader-election");
+}
+
+#[test]
+fn deployment_meets_the_restricted_pod_security_profile() {
+    let docs = render(&[]);
+    let deployment = find(&docs, "Deployment", "ferrum");
+    assert_eq!(deployment.pointer("/spec/replicas"), Some(&json!(2)));
+    let pod = deployment.pointer("/spec/template/spec").expect("pod spec");
+    let pod_sc = pod.get("securityContext").cloned().unwrap_or(json!({}));
+    assert_eq!(pod_sc.get("runAsNonRoot"), Some(&json!(true)), "pod runAsNonRoot");
+    assert_eq!(pod_sc.get("runAsUser"), Some(&json!(65532)), "pod runAsUser");
+    assert_eq!(pod_sc.pointer("/seccompProfile/type"), Some(&json!("RuntimeDefault")), "pod seccompProfile");
+    assert_eq!(
+        pod.get("automountServiceAccountToken"),
+        Some(&json!(true)),
+        "the pod needs its token (in-cluster config)"
+    );
+    assert_eq!(pod.get("serviceAccountName"), Some(&json!("ferrum")));
+    for forbidden in ["hostNetwork", "hostPID", "hostIPC"] {
+        assert_ne!(pod.get(forbidden), Some(&json!(true)), "{forbidden}");
+    }
+    for volume in pod.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+        assert!(volume.get("hostPath").is_none(), "hostPath volume: {volume}");
+    }
+
+    let containers = pod.get("containers").and_then(Value::as_array).expect("containers");
+    assert_eq!(containers.len(), 1);
+    for container in containers.iter().chain(pod.get("initContainers").and_then(Value::as_array).into_iter().flatten())
+    {
+        let sc = container.get("securityContext").unwrap_or_else(|| panic!("no securityContext: {container}"));
+        assert_eq!(sc.get("allowPrivilegeEscalation"), Some(&json!(false)), "allowPrivilegeEscalation");
+        assert_eq!(sc.get("readOnlyRootFilesystem"), Some(&json!(true)), "readOnlyRootFilesystem");
+        assert_eq!(sc.pointer("/capabilities/drop"), Some(&json!(["ALL"])), "capabilities.drop");
+        assert!(sc.pointer("/capabilities/add").is_none(), "capabilities.add");
+        assert_ne!(sc.get("privileged"), Some(&json!(true)), "privileged");
+        // The container's own settings win over the pod's; both must be restricted.
+        assert_ne!(sc.get("runAsNonRoot"), Some(&json!(false)), "container runAsNonRoot");
+        assert_ne!(sc.get("runAsUser"), Some(&json!(0)), "container runAsUser");
+        let seccomp = sc.pointer("/seccompProfile/type").or(pod_sc.pointer("/seccompProfile/type"));
+        assert_eq!(seccomp, Some(&json!("RuntimeDefault")), "container seccompProfile");
+    }
+
+    let container = &containers[0];
+    assert_eq!(str_at(container, "/image"), "ghcr.io/ferrum-dev/ferrum-issuer:0.1.0");
+    let ports: BTreeSet<(String, i64)> = container["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| (str_at(p, "/name"), p["containerPort"].as_i64().expect("containerPort")))
+        .collect();
+    assert_eq!(ports, BTreeSet::from([("metrics".to_owned(), 8080), ("health".to_owned(), 8081)]));
+    assert_eq!(container.pointer("/livenessProbe/httpGet"), Some(&json!({"path": "/healthz", "port": "health"})));
+    assert_eq!(container.pointer("/readinessProbe/httpGet"), Some(&json!({"path": "/readyz", "port": "health"})));
+    for (name, field) in [("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")] {
+        let var = container["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("env {name} missing"));
+        assert_eq!(var.pointer("/valueFrom/fieldRef/fieldPath"), Some(&json!(field)), "{name}");
+    }
+    assert!(container.pointer("/resources/requests/memory").is_some(), "memory request");
+    assert!(container.pointer("/resources/limits/memory").is_some(), "memory limit");
+
+    // Scheduling values reach the pod; a spread constraint without a selector gets ours.
+    let docs = render(&[
+        "--set",
+        "nodeSelector.kubernetes\\.io/os=linux",
+        "--set",
+        "tolerations[0].key=dedicated,tolerations[0].operator=Exists",
+        "--set",
+        "topologySpreadConstraints[0].maxSkew=1,topologySpreadConstraints[0].topologyKey=kubernetes.io/hostname,topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway",
+        "--set",
+        "image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000",
+    ]);
+    let pod = find(&docs, "Deployment", "ferrum").pointer("/spec/template/spec").unwrap();
+    assert_eq!(pod.pointer("/nodeSelector/kubernetes.io~1os"), Some(&json!("linux")));
+    assert_eq!(pod.pointer("/tolerations/0/key"), Some(&json!("dedicated")));
+    assert_eq!(
+        pod.pointer("/topologySpreadConstraints/0/labelSelector/matchLabels"),
+        Some(&json!({"app.kubernetes.io/name": "ferrum-issuer", "app.kubernetes.io/instance": "ferrum"}))
+    );
+    assert!(
+        str_at(pod, "/containers/0/image")
+            .ends_with("@sha256:0000000000000000000000000000000000000000000000000000000000000000")
+    );
+}
+
+#[test]
+fn container_args_carry_every_flag_from_the_values() {
+    let docs = render(&[]);
+    assert_eq!(
+        args(&docs),
+        [
+            "--cluster-resource-namespace=ferrum-system",
+            "--max-retry-duration=10m",
+            "--issuer-recheck-interval=5m",
+            "--concurrency=8",
+            "--log-format=text",
+            "--log-level=info",
+            "--leader-elect=true",
+            "--leader-election-namespace=ferrum-system",
+            "--leader-election-lease-name=ferrum",
+            "--leader-election-lease-duration=15s",
+            "--leader-election-renew-deadline=10s",
+            "--leader-election-retry-period=2s",
+            "--metrics-bind-address=0.0.0.0:8080",
+            "--health-probe-bind-address=0.0.0.0:8081",
+        ]
+    );
+
+    let docs = render(&[
+        "--set",
+        "replicaCount=1,leaderElection.enabled=false",
+        "--set",
+        "config.clusterResourceNamespace=pki,config.namespace=apps,config.disableApprovalCheck=true",
+        "--set",
+        "config.maxRetryDuration=1h,config.issuerRecheckInterval=90s,config.concurrency=2",
+        "--set",
+        "config.logFormat=json,config.logLevel=info\\,ferrum=debug",
+        "--set",
+        "metrics.port=9090,health.port=9091,extraArgs[0]=--something-new",
+    ]);
+    assert_eq!(
+        args(&docs),
+        [
+            "--cluster-resource-namespace=pki",
+            "--namespace=apps",
+            "--disable-approval-check",
+            "--max-retry-duration=1h",
+            "--issuer-recheck-interval=90s",
+            "--concurrency=2",
+            "--log-format=json",
+            "--log-level=info,ferrum=debug",
+            "--leader-elect=false",
+            "--metrics-bind-address=0.0.0.0:9090",
+            "--health-probe-bind-address=0.0.0.0:9091",
+            "--something-new",
+        ]
+    );
+    let container = find(&docs, "Deployment", "ferrum").pointer("/spec/template/spec/containers/0").unwrap();
+    assert_eq!(container.pointer("/livenessProbe/httpGet/port"), Some(&json!("health")));
+    assert!(container["ports"].as_array().unwrap().iter().any(|p| p["containerPort"] == 9091 && p["name"] == "health"));
+}
+
+/// The binary accepts what the chart passes: clap checks every argument before `--version`
+/// (appended last) ends the run, so an unknown flag or a malformed value fails here.
+#[test]
+fn the_binary_accepts_the_rendered_args() {
+    for values in [
+        &[][..],
+        &[
+            "--set",
+            "replicaCount=1,leaderElection.enabled=false,config.namespace=apps,config.disableApprovalCheck=true",
+            "--set",
+            "config.logFormat=json,config.logLevel=info\\,ferrum=debug,config.maxRetryDuration=1h30m",
+        ][..],
+    ] {
+        let mut args = args(&render(values));
+        args.push("--version".into());
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrum-issuer"))
+            .args(&args)
+            .env_clear()
+            .output()
+            .expect("run ferrum-issuer");
+        assert!(
+            out.status.success(),
+            "ferrum-issuer refuses the chart's args {args:?}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn cluster_role_grants_exactly_the_reviewed_rights() {
+    let docs = render(&[]);
+    let role = find(&docs, "ClusterRole", "ferrum");
+    let want = expand(CLUSTER_RIGHTS.iter().map(|(g, r, v)| (*g, *r, *v, &[][..])));
+    assert_eq!(rights(role), want, "the chart's ClusterRole differs from CLUSTER_RIGHTS");
+
+    // deploy/rbac/clusterrole.yaml predates the chart; while it exists it must not drift.
+    let legacy = repo_root().join("deploy/rbac/clusterrole.yaml");
+    if legacy.exists() {
+        let text = std::fs::read_to_string(&legacy).expect("read deploy/rbac/clusterrole.yaml");
+        let legacy_role: Value = serde_yaml::from_str(&text).expect("parse deploy/rbac/clusterrole.yaml");
+        assert_eq!(rights(&legacy_role), want, "deploy/rbac/clusterrole.yaml differs from the chart");
+    }
+
+    let binding = find(&docs, "ClusterRoleBinding", "ferrum");
+    assert_eq!(
+        binding["roleRef"],
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ferrum"})
+    );
+    assert_eq!(binding["subjects"], json!([{"kind": "ServiceAccount", "name": "ferrum", "namespace": NAMESPACE}]));
+    let account = find(&docs, "ServiceAccount", "ferrum");
+    assert_eq!(account["automountServiceAccountToken"], json!(false), "only the Deployment opts in to a token");
+}
+
+#[test]
+fn leader_election_role_covers_only_this_releases_lease() {
+    let docs = render(&[]);
+    let role = find(&docs, "Role", "ferrum-leader-election");
+    assert_eq!(str_at(role, "/metadata/namespace"), NAMESPACE);
+    let want = expand([
+        ("coordination.k8s.io", &["leases"][..], &["create"][..], &[][..]),
+        ("coordination.k8s.io", &["leases"][..], &["get", "update"][..], &["ferrum"][..]),
+    ]);
+    assert_eq!(rights(role), want);
+    // The lease the Role names is the lease the flags name.
+    assert!(args(&docs).contains(&"--leader-election-lease-name=ferrum".to_owned()));
+    let binding = find(&docs, "RoleBinding", "ferrum-leader-election");
+    assert_eq!(binding["roleRef"]["name"], "ferrum-leader-election");
+    assert_eq!(binding["subjects"], json!([{"kind": "ServiceAccount", "name": "ferrum", "namespace": NAMESPACE}]));
+
+    let elsewhere = render(&["--set", "leaderElection.namespace=kube-leases,leaderElection.leaseName=ferrum-lock"]);
+    let role = find(&elsewhere, "Role", "ferrum-leader-election");
+    assert_eq!(str_at(role, "/metadata/namespace"), "kube-leases");
+    assert_eq!(role.pointer("/rules/1/resourceNames"), Some(&json!(["ferrum-lock"])));
+    assert_eq!(str_at(find(&elsewhere, "RoleBinding", "ferrum-leader-election"), "/metadata/namespace"), "kube-leases");
+    let a = args(&elsewhere);
+    assert!(a.contains(&"--leader-election-namespace=kube-leases".to_owned()), "{a:?}");
+    assert!(a.contains(&"--leader-election-lease-name=ferrum-lock".to_owned()), "{a:?}");
+
+    let single = render(&["--set", "replicaCount=1,leaderElection.enabled=false"]);
+    assert!(
+        !single.iter().any(|d| d["kind"] == "Role" || d["kind"] == "RoleBinding"),
+        "no Role without leader election"
+    );
+}
+
+#[test]
+fn approver_rbac_lets_cert_manager_approve_our_signers_and_can_be_turned_off() {
+    let docs = render(&[]);
+    let role = find(&docs, "ClusterRole", "ferrum-cert-manager-approver");
+    let want = expand([(
+        "cert-manager.io",
+        &["signers"][..],
+        &["approve"][..],
+        &["ferrumissuers.ferrum.dev/*", "ferrumclusterissuers.ferrum.dev/*"][..],
+    )]);
+    assert_eq!(rights(role), want);
+    let binding = find(&docs, "ClusterRoleBinding", "ferrum-cert-manager-approver");
+    assert_eq!(binding["roleRef"]["name"], "ferrum-cert-manager-approver");
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "cert-manager", "namespace": "cert-manager"}])
+    );
+
+    let custom = render(&["--set", "approver.serviceAccountName=cm,approver.serviceAccountNamespace=security"]);
+    let binding = find(&custom, "ClusterRoleBinding", "ferrum-cert-manager-approver");
+    assert_eq!(binding["subjects"], json!([{"kind": "ServiceAccount", "name": "cm", "namespace": "security"}]));
+
+    let off = render(&["--set", "approver.enabled=false"]);
+    assert!(
+        !off.iter().any(|d| str_at(d, "/metadata/name").ends_with("-cert-manager-approver")),
+        "approver.enabled=false still renders the approver RBAC"
+    );
+    find(&off, "ClusterRole", "ferrum");
+}
+
+#[test]
+fn chart_crds_are_the_generated_crds_and_can_be_left_out() {
+    let generated_path = repo_root().join("deploy/crds/ferrum.crds.yaml");
+    let generated = std::fs::read_to_string(&generated_path).expect("read deploy/crds/ferrum.crds.yaml");
+    let copy = std::fs::read_to_string(chart_dir().join("files/ferrum.crds.yaml")).expect("read the chart's CRD copy");
+    assert!(
+        copy == generated,
+        "deploy/chart/ferrum-issuer/files/ferrum.crds.yaml differs from deploy/crds/ferrum.crds.yaml: run \
+         `cp deploy/crds/ferrum.crds.yaml deploy/chart/ferrum-issuer/files/ferrum.crds.yaml`"
+    );
+    let want: Vec<Value> = parse_documents(&generated);
+    assert_eq!(want.len(), 2);
+
+    // Rendered: the same documents, plus our labels and the keep policy (on by default).
+    let docs = render(&[]);
+    let rendered: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "CustomResourceDefinition").collect();
+    assert_eq!(rendered.len(), want.len());
+    for expected in &want {
+        let name = str_at(expected, "/metadata/name");
+        let crd = find(&docs, "CustomResourceDefinition", &name);
+        assert_eq!(crd.pointer("/metadata/annotations/helm.sh~1resource-policy"), Some(&json!("keep")), "{name}");
+        assert_eq!(crd.pointer("/metadata/labels/app.kubernetes.io~1instance"), Some(&json!(RELEASE)), "{name}");
+        let mut stripped = crd.clone();
+        let metadata = stripped["metadata"].as_object_mut().unwrap();
+        metadata.remove("labels");
+        metadata.remove("annotations");
+        assert!(&stripped == expected, "rendered CRD {name} differs from deploy/crds/ferrum.crds.yaml");
+    }
+
+    let not_kept = render(&["--set", "crds.keep=false"]);
+    for crd in not_kept.iter().filter(|d| d["kind"] == "CustomResourceDefinition") {
+        assert!(crd.pointer("/metadata/annotations/helm.sh~1resource-policy").is_none(), "crds.keep=false: {crd}");
+    }
+
+    let without = render(&["--set", "crds.enabled=false"]);
+    assert!(!without.iter().any(|d| d["kind"] == "CustomResourceDefinition"), "crds.enabled=false still renders CRDs");
+    find(&without, "Deployment", "ferrum");
+}
+
+#[test]
+fn disruption_budget_only_with_more_than_one_replica() {
+    let docs = render(&[]);
+    let pdb = find(&docs, "PodDisruptionBudget", "ferrum");
+    assert_eq!(pdb.pointer("/spec/minAvailable"), Some(&json!(1)));
+    assert_eq!(
+        pdb.pointer("/spec/selector/matchLabels"),
+        find(&docs, "Deployment", "ferrum").pointer("/spec/selector/matchLabels")
+    );
+    let percent = render(&["--set", "podDisruptionBudget.maxUnavailable=50%"]);
+    let pdb = find(&percent, "PodDisruptionBudget", "ferrum");
+    assert_eq!(pdb["spec"]["maxUnavailable"], "50%");
+    assert!(pdb["spec"].get("minAvailable").is_none());
+    let single = render(&["--set", "replicaCount=1"]);
+    assert!(!single.iter().any(|d| d["kind"] == "PodDisruptionBudget"));
+}
+
+#[test]
+fn metrics_service_and_optional_service_monitor() {
+    let docs = render(&[]);
+    let service = find(&docs, "Service", "ferrum-metrics");
+    assert_eq!(
+        service.pointer("/spec/ports/0"),
+        Some(&json!({"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}))
+    );
+    assert_eq!(
+        service.pointer("/spec/selector"),
+        find(&docs, "Deployment", "ferrum").pointer("/spec/selector/matchLabels")
+    );
+    assert!(!docs.iter().any(|d| d["kind"] == "ServiceMonitor"), "ServiceMonitor is off by default");
+
+    let docs =
+        render(&["--set", "metrics.serviceMonitor.enabled=true,metrics.serviceMonitor.labels.release=prometheus"]);
+    let monitor = find(&docs, "ServiceMonitor", "ferrum");
+    assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(monitor.pointer("/metadata/labels/release"), Some(&json!("prometheus")));
+    assert_eq!(monitor.pointer("/spec/endpoints/0/port"), Some(&json!("metrics")));
+    assert_eq!(monitor.pointer("/spec/endpoints/0/path"), Some(&json!("/metrics")));
+    let selector = monitor.pointer("/spec/selector/matchLabels").and_then(Value::as_object).unwrap();
+    let service_labels = find(&docs, "Service", "ferrum-metrics").pointer("/metadata/labels").unwrap();
+    for (key, value) in selector {
+        assert_eq!(service_labels.get(key), Some(value), "ServiceMonitor selector {key} does not match the Service");
+    }
+}
+
+#[test]
+fn schema_and_guards_reject_bad_values() {
+    for (set, expect) in [
+        ("bogus=1", "bogus"),
+        ("config.bogus=1", "bogus"),
+        ("config.logFormat=xml", "logFormat"),
+        ("config.maxRetryDuration=ten", "maxRetryDuration"),
+        ("metrics.port=0", "port"),
+        ("image.pullPolicy=Sometimes", "pullPolicy"),
+        // Two replicas that both sign would race each other: refused by the template.
+        ("leaderElection.enabled=false", "leaderElection.enabled"),
+        ("metrics.service.enabled=false,metrics.serviceMonitor.enabled=true", "metrics.service.enabled"),
+    ] {
+        let out = helm_template(RELEASE, NAMESPACE, &["--set", set]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "helm template --set {set} succeeded; it should have been refused");
+        assert!(stderr.contains(expect), "helm template --set {set}: the error does not mention {expect}:\n{stderr}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn chart_dir() -> PathBuf {
+    repo_root().join("deploy/chart/ferrum-issuer")
+}
+
+/// The helm binary from the control plane cache; a missing one fails the test.
+fn helm_path() -> PathBuf {
+    match ferrum_testenv::Binaries::locate().and_then(|b| b.path(ferrum_testenv::Tool::Helm)) {
+        Ok(path) => path,
+        Err(e) => panic!("the chart tests need helm; build it with tools/controlplane/build.sh ({e})"),
+    }
+}
+
+fn helm(args: &[&str]) -> Output {
+    Command::new(helm_path())
+        .args(args)
+        // No user configuration, repositories or plugins leak into the tests.
+        .env("HELM_CONFIG_HOME", std::env::temp_dir().join("ferrum-chart-test-helm/config"))
+        .env("HELM_CACHE_HOME", std::env::temp_dir().join("ferrum-chart-test-helm/cache"))
+        .env("HELM_DATA_HOME", std::env::temp_dir().join("ferrum-chart-test-helm/data"))
+        .output()
+        .expect("run helm")
+}
+
+fn helm_template(release: &str, namespace: &str, extra: &[&str]) -> Output {
+    let chart = chart_dir();
+    let mut args = vec!["template", release, chart.to_str().unwrap(), "--namespace", namespace];
+    args.extend_from_slice(extra);
+    helm(&args)
+}
+
+/// `helm template ferrum <chart> -n ferrum-system <extra>`, parsed.
+fn render(extra: &[&str]) -> Vec<Value> {
+    render_release(RELEASE, NAMESPACE, extra)
+}
+
+fn render_release(release: &str, namespace: &str, extra: &[&str]) -> Vec<Value> {
+    let out = helm_template(release, namespace, extra);
+    assert!(out.status.success(), "helm template {extra:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    parse_documents(&String::from_utf8(out.stdout).expect("UTF-8 output"))
+}
+
+/// The non-empty documents of a multi-document YAML text.
+fn parse_documents(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|doc| Value::deserialize(doc).expect("valid YAML"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).unwrap_or_else(|| {
+        let present: Vec<String> = docs.iter().map(|d| format!("{}/{}", d["kind"], d["metadata"]["name"])).collect();
+        panic!("no {kind} {name} rendered; present: {present:?}")
+    })
+}
+
+fn str_at(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no string at {pointer} in {value}"))
+        .to_owned()
+}
+
+fn args(docs: &[Value]) -> Vec<String> {
+    let container = find(docs, "Deployment", "ferrum").pointer("/spec/template/spec/containers/0").expect("container");
+    container["args"].as_array().expect("args").iter().map(|a| a.as_str().expect("string arg").to_owned()).collect()
+}
+
+/// One right: (API group, resource, verb, resource name or "" for any).
+type Right = (String, String, String, String);
+
+/// The rights a list of (groups, resources, verbs, resourceNames) grants, one per combination.
+fn expand<'a>(
+    rules: impl IntoIterator<Item = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str])>,
+) -> BTreeSet<Right> {
+    let mut out = BTreeSet::new();
+    for (group, resources, verbs, names) in rules {
+        let names: Vec<&str> = if names.is_empty() { vec![""] } else { names.to_vec() };
+        for resource in resources {
+            for verb in verbs {
+                for name in &names {
+                    out.insert((group.to_owned(), resource.to_string(), verb.to_string(), name.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The rights a rendered Role or ClusterRole grants. Wildcards and non-resource URLs are
+/// refused outright: least privilege means naming every right.
+fn rights(role: &Value) -> BTreeSet<Right> {
+    let strings = |rule: &Value, key: &str| -> Vec<String> {
+        rule.get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|s| s.as_str().expect("string").to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let mut out = BTreeSet::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        assert!(rule.get("nonResourceURLs").is_none(), "nonResourceURLs in {rule}");
+        let (groups, resources, verbs) =
+            (strings(rule, "apiGroups"), strings(rule, "resources"), strings(rule, "verbs"));
+        let mut names = strings(rule, "resourceNames");
+        for list in [&groups, &resources, &verbs] {
+            assert!(!list.is_empty() && !list.iter().any(|s| s == "*"), "empty or wildcard list in {rule}");
+        }
+        if names.is_empty() {
+            names.push(String::new());
+        }
+        for group in &groups {
+            for resource in &resources {
+                for verb in &verbs {
+                    for name in &names {
+                        out.insert((group.clone(), resource.clone(), verb.clone(), name.clone()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
