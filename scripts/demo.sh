@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: a local control plane (etcd, kube-apiserver, cert-manager), Ferrum running as a
-# ServiceAccount with its least-privilege ClusterRole, a CA FerrumIssuer, a Certificate issued
-# through cert-manager, and the chain shown and verified. Leaves it running; prints how to stop.
+# The demo: a local control plane (etcd, kube-apiserver, cert-manager), Ferrum installed from its
+# Helm chart's rendered manifests and running as the chart's ServiceAccount, a CA FerrumIssuer, a
+# Certificate issued through cert-manager, and the chain shown and verified. Leaves it running;
+# prints how to stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -18,23 +19,23 @@ target/debug/controlplane --state-dir "$state" down >/dev/null 2>&1 || true
 echo "== starting the control plane"
 eval "$(target/debug/controlplane --state-dir "$state" up)"
 
-echo "== installing Ferrum: CRDs, ServiceAccount, ClusterRole"
-kubectl apply --server-side -f deploy/crds/ferrum.crds.yaml >/dev/null
+echo "== installing Ferrum from the Helm chart's rendered manifests"
+# No kubelet runs here, so the Deployment is applied but never scheduled: the demo runs the
+# same binary locally, as the chart's ServiceAccount, bound only to the chart's RBAC.
+"$bin/helm" template ferrum deploy/chart/ferrum-issuer --namespace ferrum-system >"$state/ferrum.yaml"
 kubectl create namespace ferrum-system >/dev/null
 kubectl create namespace demo >/dev/null
-kubectl -n ferrum-system create serviceaccount ferrum-issuer >/dev/null
-kubectl apply --server-side -f deploy/rbac/clusterrole.yaml >/dev/null
-kubectl create clusterrolebinding ferrum-issuer --clusterrole=ferrum-issuer \
-  --serviceaccount=ferrum-system:ferrum-issuer >/dev/null
-token=$(kubectl -n ferrum-system create token ferrum-issuer --duration=24h)
-sa_kubeconfig="$state/ferrum-issuer.kubeconfig"
+kubectl apply --server-side --force-conflicts -f "$state/ferrum.yaml" | sed 's/^/   /'
+token=$(kubectl -n ferrum-system create token ferrum --duration=24h)
+sa_kubeconfig="$state/ferrum.kubeconfig"
 cp "$KUBECONFIG" "$sa_kubeconfig"
-KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-credentials ferrum-issuer --token="$token" >/dev/null
-KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-context --current --user=ferrum-issuer >/dev/null
+KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-credentials ferrum --token="$token" >/dev/null
+KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-context --current --user=ferrum >/dev/null
 
 echo "== starting Ferrum (log: $state/ferrum.log)"
-nohup target/debug/ferrum-issuer --kubeconfig "$sa_kubeconfig" --cluster-resource-namespace ferrum-system \
-  >"$state/ferrum.log" 2>&1 &
+POD_NAMESPACE=ferrum-system POD_NAME=ferrum-demo nohup target/debug/ferrum-issuer --kubeconfig "$sa_kubeconfig" \
+  --leader-election-lease-name ferrum --metrics-bind-address 127.0.0.1:8080 \
+  --health-probe-bind-address 127.0.0.1:8081 >"$state/ferrum.log" 2>&1 &
 echo $! >"$state/ferrum.pid"
 
 echo "== a CA key pair in a Secret, a FerrumIssuer, a Certificate"
@@ -68,6 +69,8 @@ echo "== the issued certificate"
 kubectl -n demo get secret web-tls -o jsonpath='{.data.tls\.crt}' | base64 -d >"$work/tls.crt"
 kubectl -n demo get secret web-tls -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/ca-from-secret.crt"
 openssl x509 -in "$work/tls.crt" -noout -subject -issuer -dates -ext subjectAltName,keyUsage,extendedKeyUsage,basicConstraints
+echo "== a metric"
+curl -s 127.0.0.1:8080/metrics | grep '^ferrum_certificaterequests_total' || true
 echo "== openssl verify"
 openssl verify -CAfile "$work/ca-from-secret.crt" "$work/tls.crt"
 cat <<EOT

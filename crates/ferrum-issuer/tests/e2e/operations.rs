@@ -15,7 +15,7 @@ async fn world_with_issuer(h: &Harness) {
 }
 
 async fn holder(h: &Harness) -> Option<String> {
-    let lease = h.api::<Lease>().get("ferrum-issuer").await.ok()?;
+    let lease = h.api::<Lease>().get(&h.fullname()).await.ok()?;
     lease.spec?.holder_identity.filter(|s| !s.is_empty())
 }
 
@@ -134,4 +134,36 @@ async fn probes_and_metrics_move_with_an_issuance() {
     assert!(not_after > now + 300.0 * 86400.0, "a 365-day CA: {not_after}");
     assert!(metric(&text, "process_resident_memory_bytes").unwrap_or(0.0) > 1e6, "{text}");
     assert!(metric(&text, "ferrum_retries_waiting").is_some(), "{text}");
+}
+
+/// Everything above runs Ferrum bound only to the chart's rendered RBAC. Take one verb away
+/// and the behaviour that needs it breaks loudly: a condition and a log line, not a hang.
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_secret_get_from_the_chart_rbac_breaks_issuer_checks_with_a_clear_condition() {
+    let mut h = Harness::new("rbac").await;
+    world_with_issuer(&h).await;
+    h.start_ferrum_with_rbac("ferrum-rbac", &[], |objects| {
+        for role in objects.iter_mut().filter(|o| o["kind"] == "ClusterRole") {
+            for rule in role["rules"].as_array_mut().expect("rules") {
+                if rule["resources"].as_array().is_some_and(|r| r.iter().any(|r| r == "secrets")) {
+                    let verbs = rule["verbs"].as_array_mut().expect("verbs");
+                    verbs.retain(|v| v != "get");
+                }
+            }
+        }
+    })
+    .await;
+    let (reason, message) = h.issuer_ready(IssuerScope::Namespaced, "ca", "False").await;
+    assert_eq!(reason, "SecretUnreadable");
+    assert!(
+        message.contains("not allowed to read Secret") && message.contains("cannot get resource \"secrets\""),
+        "{message}"
+    );
+    h.create_request("r1", &csr_pem("rbac.example"), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
+    h.decide("r1", true).await;
+    let cr = h.request_reason("r1", "Pending", Duration::from_secs(20)).await;
+    let pending = cr.condition("Ready").unwrap().message.clone().unwrap();
+    assert!(pending.contains("SecretUnreadable"), "{pending}");
+    let log = h.ferrum_log();
+    assert!(log.contains("issuer not ready") && log.contains("SecretUnreadable"), "Ferrum's log says why:\n{log}");
 }

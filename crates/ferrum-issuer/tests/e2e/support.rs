@@ -1,5 +1,5 @@
 //! What the end-to-end tests share: a namespace per test on the shared control plane, Ferrum
-//! run as a ServiceAccount bound to `deploy/rbac/clusterrole.yaml`, cert-manager's controllers
+//! run as the Helm chart's ServiceAccount bound to the chart's rendered RBAC only, cert-manager's controllers
 //! scoped to the test's namespace, CA Secrets and CSRs, and polling.
 
 use std::future::Future;
@@ -16,6 +16,7 @@ use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use serde::Deserialize;
 use serde_json::json;
 
 /// The cluster resource namespace every Ferrum of this test binary uses.
@@ -47,15 +48,32 @@ impl Harness {
         self.start_ferrum_replica(&name, extra).await
     }
 
-    /// Starts one Ferrum replica whose identity (`POD_NAME`) is `name`.
+    /// Starts one Ferrum replica whose identity (`POD_NAME`) is `name`, with the chart's RBAC.
     pub async fn start_ferrum_replica(&mut self, name: &str, extra: &[&str]) -> &ProcessHandle {
-        install_rbac(&self.client, &self.ns).await;
-        let access = self.env.service_account_kubeconfig(&self.ns, "ferrum").await.expect("service account");
+        self.start_ferrum_with_rbac(name, extra, |_| {}).await
+    }
+
+    /// The chart's fullname for this test's release (also the Lease's name).
+    pub fn fullname(&self) -> String {
+        format!("ferrum-{}", self.ns)
+    }
+
+    /// Starts one Ferrum replica as the chart's ServiceAccount, bound only to the chart's RBAC
+    /// after `edit` changed it. Probes and metrics listen on free ports.
+    pub async fn start_ferrum_with_rbac(
+        &mut self,
+        name: &str,
+        extra: &[&str],
+        edit: impl FnOnce(&mut Vec<serde_json::Value>),
+    ) -> &ProcessHandle {
+        let fullname = self.fullname();
+        install_rbac(&self.client, &self.ns, &fullname, edit).await;
+        let access = self.env.service_account_kubeconfig(&self.ns, &fullname).await.expect("service account");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrum-issuer"));
         cmd.arg("--kubeconfig")
             .arg(&access.kubeconfig)
             .args(["--namespace", &self.ns, "--cluster-resource-namespace", CLUSTER_RESOURCE_NAMESPACE])
-            .args(["--leader-election-namespace", &self.ns])
+            .args(["--leader-election-namespace", &self.ns, "--leader-election-lease-name", &fullname])
             .args(["--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0"])
             .args(["--log-level", "info,ferrum=debug"])
             .args(extra)
@@ -213,47 +231,62 @@ impl Drop for Harness {
     }
 }
 
-/// Applies Ferrum's ClusterRole and binds it to ServiceAccount `ferrum` of `namespace`.
-async fn install_rbac(client: &Client, namespace: &str) {
-    let path = repo_root().join("deploy/rbac/clusterrole.yaml");
-    let text = std::fs::read_to_string(&path).expect("read deploy/rbac/clusterrole.yaml");
-    let role: serde_json::Value = serde_yaml::from_str(&text).expect("parse deploy/rbac/clusterrole.yaml");
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "ClusterRole"));
-    let roles: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-    roles.patch("ferrum-issuer", &PatchParams::apply("e2e").force(), &Patch::Apply(role)).await.expect("ClusterRole");
-    let binding = json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": { "name": format!("ferrum-issuer-{namespace}") },
-        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ferrum-issuer" },
-        "subjects": [{ "kind": "ServiceAccount", "name": "ferrum", "namespace": namespace }],
-    });
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"));
-    let name = format!("ferrum-issuer-{namespace}");
-    Api::<DynamicObject>::all_with(client.clone(), &ar)
-        .patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(binding))
-        .await
-        .expect("ClusterRoleBinding");
-    let role = json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-        "metadata": { "name": "ferrum-issuer-leader-election", "namespace": namespace },
-        "rules": [{ "apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"] }],
-    });
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "Role"));
-    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &ar)
-        .patch("ferrum-issuer-leader-election", &PatchParams::apply("e2e").force(), &Patch::Apply(role))
-        .await
-        .expect("Role");
-    let binding = json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": { "name": "ferrum-issuer-leader-election", "namespace": namespace },
-        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ferrum-issuer-leader-election" },
-        "subjects": [{ "kind": "ServiceAccount", "name": "ferrum", "namespace": namespace }],
-    });
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "RoleBinding"));
-    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &ar)
-        .patch("ferrum-issuer-leader-election", &PatchParams::apply("e2e").force(), &Patch::Apply(binding))
-        .await
-        .expect("RoleBinding");
+/// The chart's objects for a release in `namespace`, rendered by `helm template` with
+/// `fullnameOverride=<fullname>` (so that cluster-scoped names do not collide between tests).
+pub fn render_chart(namespace: &str, fullname: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let helm = Binaries::locate().and_then(|b| b.path(Tool::Helm)).unwrap_or_else(|e| panic!("{e}"));
+    let chart = repo_root().join("deploy/chart/ferrum-issuer");
+    let mut cmd = Command::new(helm);
+    cmd.args(["template", "ferrum"]).arg(&chart).args(["--namespace", namespace]);
+    for set in [&format!("fullnameOverride={fullname}"), "crds.enabled=false", "approver.enabled=false"] {
+        cmd.args(["--set", set]);
+    }
+    for set in extra {
+        cmd.args(["--set", set]);
+    }
+    let out = cmd.output().expect("run helm template");
+    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|doc| serde_json::Value::deserialize(doc).ok())
+        .filter(|v| v.is_object())
+        .collect()
+}
+
+/// Applies the chart's ServiceAccount and RBAC objects (nothing else: there is no kubelet to
+/// run its Deployment), after letting `edit` change them.
+pub async fn install_rbac(
+    client: &Client,
+    namespace: &str,
+    fullname: &str,
+    edit: impl FnOnce(&mut Vec<serde_json::Value>),
+) {
+    let mut objects: Vec<serde_json::Value> = render_chart(namespace, fullname, &[])
+        .into_iter()
+        .filter(|o| {
+            matches!(
+                o["kind"].as_str(),
+                Some("ServiceAccount" | "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding")
+            )
+        })
+        .collect();
+    edit(&mut objects);
+    for object in objects {
+        let (group, version) = match object["apiVersion"].as_str().unwrap_or_default().split_once('/') {
+            Some((g, v)) => (g.to_owned(), v.to_owned()),
+            None => (String::new(), object["apiVersion"].as_str().unwrap_or_default().to_owned()),
+        };
+        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &kind));
+        let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&object))
+            .await
+            .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
+    }
 }
 
 /// The repository root.
