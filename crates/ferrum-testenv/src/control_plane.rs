@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::apiserver::{self, ApiserverSettings};
 use crate::binaries::{Binaries, Tool, repo_root};
-use crate::cluster::{Cluster, ServiceAccountAccess};
+use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::kubeconfig::{self, Credentials};
 use crate::pki::Pki;
@@ -160,26 +160,6 @@ impl ControlPlane {
         &self.cluster
     }
 
-    /// A new admin client on the caller's runtime. See [`Cluster::client`].
-    pub fn client(&self) -> Result<kube::Client> {
-        self.cluster.client()
-    }
-
-    /// The admin kubeconfig file.
-    pub fn kubeconfig_path(&self) -> &Path {
-        self.cluster.kubeconfig_path()
-    }
-
-    /// See [`Cluster::fresh_namespace`].
-    pub async fn fresh_namespace(&self, prefix: &str) -> Result<String> {
-        self.cluster.fresh_namespace(prefix).await
-    }
-
-    /// See [`Cluster::service_account_kubeconfig`].
-    pub async fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> Result<ServiceAccountAccess> {
-        self.cluster.service_account_kubeconfig(namespace, name).await
-    }
-
     /// The last `lines` lines of the log of every process started so far, in start order.
     pub fn log_tails(&self, lines: usize) -> Vec<LogTail> {
         self.supervisor.log_tails(lines)
@@ -281,5 +261,15 @@ impl Drop for ControlPlane {
             dir.disable_cleanup(true);
             eprintln!("ferrum-testenv: kept {}", dir.path().display());
         }
+    }
+}
+
+/// Everything a [`Cluster`] offers (`client()`, `kubeconfig_path()`, `fresh_namespace()`,
+/// `service_account_kubeconfig()`, ...) is available directly on a [`ControlPlane`].
+impl std::ops::Deref for ControlPlane {
+    type Target = Cluster;
+
+    fn deref(&self) -> &Cluster {
+        &self.cluster
     }
 }

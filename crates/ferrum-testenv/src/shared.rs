@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::binaries::{Binaries, Tool};
 use crate::certmanager::{self, CertManagerOptions};
-use crate::cluster::{Cluster, ServiceAccountAccess};
+use crate::cluster::Cluster;
 use crate::control_plane::{ControlPlane, ControlPlaneOptions};
 use crate::error::{Error, Result};
 use crate::process::{LogTail, ProcessHandle, SpawnMode, Supervisor, TAIL_ON_PANIC, format_tails};
@@ -95,26 +95,6 @@ impl TestEnv {
     /// The shared cluster.
     pub fn cluster(&self) -> &Cluster {
         &self.cluster
-    }
-
-    /// A new admin client on the caller's runtime. See [`Cluster::client`].
-    pub fn client(&self) -> Result<kube::Client> {
-        self.cluster.client()
-    }
-
-    /// The admin kubeconfig file.
-    pub fn kubeconfig_path(&self) -> &Path {
-        self.cluster.kubeconfig_path()
-    }
-
-    /// See [`Cluster::fresh_namespace`].
-    pub async fn fresh_namespace(&self, prefix: &str) -> Result<String> {
-        self.cluster.fresh_namespace(prefix).await
-    }
-
-    /// See [`Cluster::service_account_kubeconfig`].
-    pub async fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> Result<ServiceAccountAccess> {
-        self.cluster.service_account_kubeconfig(namespace, name).await
     }
 
     /// Starts a process for this test: logged in the test's temporary directory, stopped when
@@ -249,5 +229,15 @@ impl From<&Error> for InitError {
             source = cause.source();
         }
         InitError { missing_binaries: matches!(error, Error::MissingBinaries(_)), text }
+    }
+}
+
+/// Everything a [`Cluster`] offers (`client()`, `kubeconfig_path()`, `fresh_namespace()`,
+/// `service_account_kubeconfig()`, ...) is available directly on a [`TestEnv`].
+impl std::ops::Deref for TestEnv {
+    type Target = Cluster;
+
+    fn deref(&self) -> &Cluster {
+        &self.cluster
     }
 }
