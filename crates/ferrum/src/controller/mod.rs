@@ -21,6 +21,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use prometheus_client::registry::Registry;
 
 use crate::api::{CertificateRequest, Issuer, IssuerKinds, IssuerScope};
+use crate::decision;
 use crate::metrics::Metrics;
 use crate::signer::Signer;
 pub use context::Context;
@@ -129,8 +130,12 @@ pub async fn run_with<S: Signer>(
         observability.metrics.clone(),
     ));
 
-    let requests = Controller::new(requests_api, wc.clone());
-    let request_store = requests.store();
+    // Requests are cached compacted (see `compact`): at scale the cache is most of the memory.
+    let request_writer = Writer::<CertificateRequest>::default();
+    let request_store = request_writer.as_reader();
+    let request_events =
+        watcher(requests_api, wc.clone()).default_backoff().modify(compact).reflect(request_writer).applied_objects();
+    let requests = Controller::for_stream(request_events, request_store.clone());
     let ready_stores = (request_store.clone(), ns_store.clone(), cl_store.clone());
     tokio::spawn(async move {
         let (requests, namespaced, cluster) = ready_stores;
@@ -167,6 +172,26 @@ pub async fn run_with<S: Signer>(
     tokio::join!(requests, issuers_ns, issuers_cl);
 }
 
+/// Drops from a cached request what no decision reads: managed fields and the last-applied
+/// annotation always; for a terminal request also the CSR and the CA, and the certificate,
+/// which is replaced by a one-byte marker so that "certificate already set" still holds.
+fn compact(request: &mut CertificateRequest) {
+    let terminal = decision::is_terminal(request);
+    request.metadata.managed_fields = None;
+    if let Some(annotations) = request.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    if terminal {
+        request.spec.request = Vec::new();
+        if let Some(status) = request.status.as_mut() {
+            if !status.certificate.is_empty() {
+                status.certificate = b"-".to_vec();
+            }
+            status.ca = Vec::new();
+        }
+    }
+}
+
 /// Waits until `store` has listed its objects once.
 ///
 /// Polls instead of awaiting [`Store::wait_until_ready`]: its one-shot channel keeps only the
@@ -182,5 +207,34 @@ where
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{CertificateRequestSpec, CertificateRequestStatus, Condition};
+
+    #[test]
+    fn compaction_keeps_what_decisions_read() {
+        let mut cr =
+            CertificateRequest::new("r", CertificateRequestSpec { request: b"csr".to_vec(), ..Default::default() });
+        cr.status = Some(CertificateRequestStatus {
+            certificate: b"long chain".to_vec(),
+            ca: b"root".to_vec(),
+            conditions: vec![Condition { type_: "Ready".into(), status: "True".into(), ..Default::default() }],
+            ..Default::default()
+        });
+        cr.metadata.managed_fields = Some(vec![Default::default()]);
+        assert!(decision::is_terminal(&cr));
+        compact(&mut cr);
+        assert!(decision::is_terminal(&cr), "still terminal");
+        assert!(cr.spec.request.is_empty() && cr.metadata.managed_fields.is_none());
+        assert_eq!(cr.status.as_ref().unwrap().certificate, b"-");
+
+        let mut pending =
+            CertificateRequest::new("p", CertificateRequestSpec { request: b"csr".to_vec(), ..Default::default() });
+        compact(&mut pending);
+        assert_eq!(pending.spec.request, b"csr", "a request still to be signed keeps its CSR");
     }
 }
