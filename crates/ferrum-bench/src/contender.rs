@@ -1,0 +1,200 @@
+//! The contenders: how each is started in its own namespace and which issuer it serves.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ferrum::api::IssuerReference;
+use ferrum_testenv::{CertManagerOptions, ControlPlane, ProcessHandle};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::json;
+
+use crate::pki::Ca;
+
+/// The name of the CA Secret and of the issuer in each contender's namespace.
+const ISSUER: &str = "bench-ca";
+
+/// One contender of the benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Contender {
+    /// `ferrum-issuer` with its `ca` backend.
+    Ferrum,
+    /// cert-manager's built-in CA issuer, through `cm-runner`.
+    CertManager,
+    /// cert-manager/sample-external-issuer (Go). Not available: see [`SAMPLE_UNAVAILABLE`].
+    Sample,
+    /// One apply of a precomputed certificate per request.
+    Floor,
+}
+
+/// Why sample-external-issuer is not measured (the exact command and its error, 2026-05).
+pub const SAMPLE_UNAVAILABLE: &str = "GOTOOLCHAIN=local go mod download -json \
+github.com/cert-manager/sample-external-issuer@latest -> 403 Forbidden from proxy.golang.org \
+(\"This module version is not available.\"); also @main and @v0.4.0 and `go list -m -versions`";
+
+impl Contender {
+    /// The label in tables and CSVs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Contender::Ferrum => "ferrum",
+            Contender::CertManager => "cert-manager-ca",
+            Contender::Sample => "sample-external-issuer",
+            Contender::Floor => "floor",
+        }
+    }
+}
+
+/// How to start the contenders.
+pub struct Settings<'a> {
+    /// The `ferrum-issuer` binary.
+    pub ferrum_bin: &'a Path,
+    /// Worker concurrency given to every contender that has a knob.
+    pub concurrency: usize,
+    /// Extra `--log-level` for Ferrum.
+    pub ferrum_log_level: &'a str,
+}
+
+/// A contender running in its namespace, ready to issue.
+pub struct Running {
+    /// The process measured.
+    pub process: ProcessHandle,
+    /// What the requests name as their issuer.
+    pub issuer_ref: IssuerReference,
+}
+
+/// Starts `contender` for `namespace` (creating the CA Secret and the issuer it needs) and
+/// waits until it can issue.
+pub async fn start(
+    contender: Contender,
+    cp: &ControlPlane,
+    namespace: &str,
+    ca: &Ca,
+    settings: &Settings<'_>,
+) -> anyhow::Result<Running> {
+    let client = cp.client()?;
+    let workers = settings.concurrency.to_string();
+    match contender {
+        Contender::Ferrum => {
+            create_ca_secret(&client, namespace, ca).await?;
+            let mut cmd = Command::new(settings.ferrum_bin);
+            cmd.arg("--kubeconfig")
+                .arg(cp.kubeconfig_path())
+                .args(["--namespace", namespace, "--cluster-resource-namespace", namespace])
+                .args(["--leader-elect=false", "--concurrency", &workers])
+                .args(["--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0"])
+                .args(["--log-level", settings.ferrum_log_level])
+                .env("POD_NAME", "ferrum-bench")
+                .env("POD_NAMESPACE", namespace);
+            let process = cp.spawn_process("ferrum-issuer", cmd)?;
+            let issuer = ("ferrum.dev", "v1alpha1", "FerrumIssuer");
+            create_issuer(&client, namespace, issuer).await?;
+            wait_issuer_ready(&client, namespace, issuer, &process).await?;
+            Ok(Running { process, issuer_ref: issuer_ref("ferrum.dev", "FerrumIssuer") })
+        }
+        Contender::CertManager => {
+            create_ca_secret(&client, namespace, ca).await?;
+            let options = CertManagerOptions {
+                controllers: vec!["certificaterequests-issuer-ca".into(), "issuers".into()],
+                cluster_resource_namespace: namespace.into(),
+                namespace: Some(namespace.into()),
+                extra_args: vec!["--workers".into(), workers],
+                ready_timeout: Duration::from_secs(60),
+            };
+            let process = cp.start_cert_manager(options).await?;
+            let issuer = ("cert-manager.io", "v1", "Issuer");
+            create_issuer(&client, namespace, issuer).await?;
+            wait_issuer_ready(&client, namespace, issuer, &process).await?;
+            Ok(Running { process, issuer_ref: issuer_ref("cert-manager.io", "Issuer") })
+        }
+        Contender::Floor => {
+            let exe = std::env::current_exe().context("locating ferrum-bench")?;
+            let mut cmd = Command::new(exe);
+            cmd.arg("floor").arg("--kubeconfig").arg(cp.kubeconfig_path()).args([
+                "--namespace",
+                namespace,
+                "--concurrency",
+                &workers,
+            ]);
+            let process = cp.spawn_process("floor", cmd)?;
+            process.wait_for_log_line(crate::floor::READY_LINE, Duration::from_secs(30)).await?;
+            Ok(Running { process, issuer_ref: issuer_ref("floor.bench.example", "Floor") })
+        }
+        Contender::Sample => anyhow::bail!("sample-external-issuer cannot be built: {SAMPLE_UNAVAILABLE}"),
+    }
+}
+
+/// The default `ferrum-issuer`: the release build of this workspace.
+pub fn default_ferrum_bin() -> PathBuf {
+    ferrum_testenv::binaries::repo_root().join("target/release/ferrum-issuer")
+}
+
+fn issuer_ref(group: &str, kind: &str) -> IssuerReference {
+    IssuerReference { name: ISSUER.into(), kind: Some(kind.into()), group: Some(group.into()) }
+}
+
+async fn create_ca_secret(client: &kube::Client, namespace: &str, ca: &Ca) -> anyhow::Result<()> {
+    let mut secret = Secret { type_: Some("kubernetes.io/tls".into()), ..Default::default() };
+    secret.metadata.name = Some(ISSUER.into());
+    secret.data = Some(
+        [("tls.crt", &ca.cert_pem), ("tls.key", &ca.key_pem)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), ByteString(v.as_bytes().to_vec())))
+            .collect(),
+    );
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .context("creating the CA Secret")?;
+    Ok(())
+}
+
+fn issuer_api(
+    client: &kube::Client,
+    namespace: &str,
+    (group, version, kind): (&str, &str, &str),
+) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+    Api::namespaced_with(client.clone(), namespace, &ar)
+}
+
+/// Creates an issuer of the given kind whose `spec.ca.secretName` is the CA Secret (Ferrum's
+/// and cert-manager's CA issuers share that shape).
+async fn create_issuer(client: &kube::Client, namespace: &str, gvk: (&str, &str, &str)) -> anyhow::Result<()> {
+    let (group, version, kind) = gvk;
+    let object: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": format!("{group}/{version}"), "kind": kind,
+        "metadata": { "name": ISSUER, "namespace": namespace },
+        "spec": { "ca": { "secretName": ISSUER } },
+    }))?;
+    issuer_api(client, namespace, gvk).create(&PostParams::default(), &object).await.context("creating the issuer")?;
+    Ok(())
+}
+
+/// Polls the issuer every 100 ms until `Ready=True`, for at most 60 s.
+async fn wait_issuer_ready(
+    client: &kube::Client,
+    namespace: &str,
+    gvk: (&str, &str, &str),
+    process: &ProcessHandle,
+) -> anyhow::Result<()> {
+    let api = issuer_api(client, namespace, gvk);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Ok(issuer) = api.get(ISSUER).await
+            && issuer.data["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        {
+            return Ok(());
+        }
+        if let Some(status) = process.exit_status() {
+            anyhow::bail!("{} exited ({status}):\n{}", process.name(), process.log_tail(30));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("issuer {} not Ready after 60 s:\n{}", gvk.2, process.log_tail(30))
+}
