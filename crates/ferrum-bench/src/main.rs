@@ -8,6 +8,7 @@
 //! Not a test: nothing here runs under `cargo test`. See `scripts/bench.sh` and
 //! `docs/benchmarks.md`.
 
+mod apicalls;
 mod contender;
 mod driver;
 mod floor;

@@ -26,6 +26,27 @@ pub fn sample(pid: u32) -> anyhow::Result<Sample> {
     })
 }
 
+/// The PIDs of this process's children whose command name (`comm`) is one of `names`: the
+/// control plane's etcd and kube-apiserver.
+pub fn children_named(names: &[&str]) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { return false };
+            let ppid = stat[close + 1..].split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+            ppid == Some(me) && names.contains(&&stat[open + 1..close])
+        })
+        .collect()
+}
+
+/// Summed CPU seconds of `pids` (those that can be read).
+pub fn cpu_seconds(pids: &[u32]) -> f64 {
+    pids.iter().filter_map(|&pid| sample(pid).ok()).map(|s| s.cpu_seconds).sum()
+}
+
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name (field 2)
 /// may hold spaces, so fields are counted after its closing parenthesis.
 fn cpu_ticks(stat: &str) -> Option<u64> {

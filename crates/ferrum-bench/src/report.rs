@@ -27,6 +27,8 @@ pub struct Summary {
     pub p99: Option<Duration>,
     /// CPU seconds of the contender's process between the first create and all Ready.
     pub cpu_seconds: f64,
+    /// CPU seconds of kube-apiserver + etcd over the same window (the driver's load included).
+    pub control_plane_cpu_seconds: f64,
     /// Peak RSS of the contender's process over its life, bytes.
     pub peak_rss: u64,
     /// RSS a few seconds after all were Ready, with the requests still present, bytes.
@@ -36,6 +38,11 @@ pub struct Summary {
     pub status_writes_per_cr: f64,
     /// Mean other (metadata/spec-only) changes per request.
     pub other_writes_per_cr: f64,
+    /// kube-apiserver requests per request during the run, the driver's creates and
+    /// approvals taken out (the contender's reads, writes, events, watches).
+    pub api_requests_per_cr: f64,
+    /// Those requests by verb and resource.
+    pub api_requests: String,
     /// Failed creates or approvals.
     pub failed_writes: usize,
     /// Why there are no figures (a contender that could not be run).
@@ -71,7 +78,7 @@ impl Summary {
             status_writes_per_cr: (status as f64 / n - 1.0).max(0.0),
             other_writes_per_cr: other as f64 / n,
             failed_writes: timing.failed_writes,
-            skipped: None,
+            ..Default::default()
         }
     }
 
@@ -117,12 +124,12 @@ pub fn table(summaries: &[Summary]) -> String {
     let ferrum = summaries.iter().find(|s| s.contender == "ferrum" && s.skipped.is_none());
     let mut out = String::new();
     out.push_str(
-        "| contender | ready | time to all Ready, s | CR/s | p50 ms | p99 ms | CPU s | peak RSS MiB | idle RSS MiB | status writes/CR | other writes/CR |\n",
+        "| contender | ready | time to all Ready, s | CR/s | p50 ms | p99 ms | CPU s | apiserver+etcd CPU s | peak RSS MiB | idle RSS MiB | status writes/CR | other writes/CR | API requests/CR |\n",
     );
-    out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for s in summaries {
         if s.skipped.is_some() {
-            let _ = writeln!(out, "| {} | not run (below) | | | | | | | | | |", s.contender);
+            let _ = writeln!(out, "| {} | not run (below) | | | | | | | | | | | |", s.contender);
             continue;
         }
         let r = |value: f64, reference: Option<f64>| match reference {
@@ -132,7 +139,7 @@ pub fn table(summaries: &[Summary]) -> String {
         let total = s.total.map(|t| t.as_secs_f64());
         let _ = writeln!(
             out,
-            "| {} | {}/{} | {}{} | {} | {}{} | {}{} | {:.2}{} | {:.1}{} | {:.1}{} | {:.2} | {:.2} |",
+            "| {} | {}/{} | {}{} | {} | {}{} | {}{} | {:.2}{} | {:.2} | {:.1}{} | {:.1}{} | {:.2} | {:.2} | {:.2} |",
             s.contender,
             s.ready,
             s.count,
@@ -145,18 +152,26 @@ pub fn table(summaries: &[Summary]) -> String {
             s.p99.map_or(String::new(), |p| r(p.as_secs_f64(), ferrum.and_then(|f| f.p99).map(|d| d.as_secs_f64()))),
             s.cpu_seconds,
             r(s.cpu_seconds, ferrum.map(|f| f.cpu_seconds)),
+            s.control_plane_cpu_seconds,
             mib(s.peak_rss),
             r(mib(s.peak_rss), ferrum.map(|f| mib(f.peak_rss))),
             mib(s.idle_rss),
             r(mib(s.idle_rss), ferrum.map(|f| mib(f.idle_rss))),
             s.status_writes_per_cr,
             s.other_writes_per_cr,
+            s.api_requests_per_cr,
         );
     }
     out.push_str("\nRatios in parentheses are the contender's figure divided by Ferrum's.\n");
+    out.push_str("API requests during the run (driver's creates and approvals excluded):\n");
     for s in summaries {
-        if let Some(reason) = &s.skipped {
-            let _ = writeln!(out, "Not run: {}: {}", s.contender, reason);
+        match &s.skipped {
+            Some(reason) => {
+                let _ = writeln!(out, "- {} not run: {}", s.contender, reason);
+            }
+            None => {
+                let _ = writeln!(out, "- {}: {}", s.contender, s.api_requests);
+            }
         }
     }
     out
@@ -222,13 +237,13 @@ pub fn write_csvs(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let summary_path = dir.join(format!("issuance-{n}.csv"));
     let mut csv = String::from(
-        "contender,count,ready,total_s,throughput_per_s,p50_ms,p99_ms,cpu_s,peak_rss_mib,idle_rss_mib,status_writes_per_cr,other_writes_per_cr,failed_writes,skipped\n",
+        "contender,count,ready,total_s,throughput_per_s,p50_ms,p99_ms,cpu_s,control_plane_cpu_s,peak_rss_mib,idle_rss_mib,status_writes_per_cr,other_writes_per_cr,api_requests_per_cr,failed_writes,skipped\n",
     );
     for s in summaries {
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{:.3},{:.2},{:.2},{:.3},{:.3},{},\"{}\"",
+            "{},{},{},{},{},{},{},{:.3},{:.3},{:.2},{:.2},{:.3},{:.3},{:.3},{},\"{}\"",
             s.contender,
             s.count,
             s.ready,
@@ -237,10 +252,12 @@ pub fn write_csvs(
             opt(s.p50.map(|d| d.as_secs_f64() * 1000.0)),
             opt(s.p99.map(|d| d.as_secs_f64() * 1000.0)),
             s.cpu_seconds,
+            s.control_plane_cpu_seconds,
             mib(s.peak_rss),
             mib(s.idle_rss),
             s.status_writes_per_cr,
             s.other_writes_per_cr,
+            s.api_requests_per_cr,
             s.failed_writes,
             s.skipped.as_deref().unwrap_or("").replace('"', "'"),
         );

@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 use crate::contender::{self, Contender, Settings};
 use crate::driver::Driver;
 use crate::report::{self, Summary};
-use crate::{pki, procstat};
+use crate::{apicalls, pki, procstat};
 
 /// Flags of `ferrum-bench run`.
 #[derive(Args, Debug)]
@@ -114,11 +114,24 @@ async fn measure(
     let running = contender::start(contender, cp, &namespace, ca, settings).await?;
     let pid = running.process.pid();
     let driver = Driver::start(cp.client()?, &namespace).await?;
+    let client = cp.client()?;
+    let calls_before = apicalls::read(&client).await?;
+    let control_plane = procstat::children_named(&["kube-apiserver", "etcd"]);
+    let control_plane_before = procstat::cpu_seconds(&control_plane);
     let before = procstat::sample(pid)?;
     let timing = driver.issue(csrs, &running.issuer_ref, args.client_concurrency, timeout).await?;
     let after = procstat::sample(pid)?;
+    let control_plane_cpu = procstat::cpu_seconds(&control_plane) - control_plane_before;
     tokio::time::sleep(args.idle_wait).await;
     let idle = procstat::sample(pid)?;
+    let mut calls = apicalls::delta(&calls_before, &apicalls::read(&client).await?);
+    // The driver's own requests: one create and one approval per request.
+    for key in [("POST", "certificaterequests"), ("APPLY", "certificaterequests/status")] {
+        if let Some(v) = calls.get_mut(&(key.0.to_owned(), key.1.to_owned())) {
+            *v -= csrs.len() as f64;
+        }
+    }
+    calls.retain(|(_, resource), v| *v > 0.0 && !resource.is_empty());
     let records = driver.finish();
     running.process.stop();
     if !args.keep_requests {
@@ -127,7 +140,10 @@ async fn measure(
             eprintln!("bench: deleting the requests of {namespace}: {e}");
         }
     }
-    let summary = Summary::new(contender.label(), &records, &timing, before, after, idle);
+    let mut summary = Summary::new(contender.label(), &records, &timing, before, after, idle);
+    summary.api_requests_per_cr = calls.values().sum::<f64>() / csrs.len().max(1) as f64;
+    summary.api_requests = apicalls::describe(&calls);
+    summary.control_plane_cpu_seconds = control_plane_cpu;
     let mut latencies: Vec<Duration> = records.values().filter_map(crate::driver::Record::latency).collect();
     latencies.sort();
     Ok((summary, latencies))
