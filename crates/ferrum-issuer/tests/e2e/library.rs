@@ -97,6 +97,11 @@ async fn flaky_world(
     let ar = flaky_kinds().api_resource(IssuerScope::Namespaced);
     let issuers: Api<Issuer<FlakySpec>> = Api::namespaced_with(h.client.clone(), &h.ns, &ar);
     issuers.create(&PostParams::default(), &Issuer::new("flaky", &ar, FlakySpec::default())).await.unwrap();
+    eventually("FlakyIssuer Ready", Duration::from_secs(20), || async {
+        let c = issuers.get("flaky").await.ok()?.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+        c.is_true().then_some(())
+    })
+    .await;
     (h, attempts)
 }
 
