@@ -31,7 +31,7 @@ pub struct Context<S: Signer> {
     /// UIDs of requests we wrote a terminal status to and whose echo we have not yet seen:
     /// guards against signing twice from a stale cache.
     finished: Mutex<HashSet<String>>,
-    recorder: Recorder,
+    events: tokio::sync::mpsc::Sender<(ObjectReference, Event)>,
     /// Metrics.
     pub(crate) metrics: std::sync::Arc<Metrics>,
 }
@@ -47,7 +47,7 @@ impl<S: Signer> Context<S> {
     ) -> Self {
         let reporter = Reporter { controller: config.field_manager.clone(), instance: std::env::var("POD_NAME").ok() };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: spawn_event_publisher(Recorder::new(client.clone(), reporter)),
             retries: RetryTracker::new(config.max_retry_duration),
             client,
             config,
@@ -122,15 +122,9 @@ impl<S: Signer> Context<S> {
         self.metrics.reconcile_errors.get_or_create(&labels).inc();
     }
 
-    /// Publishes an event; a failure to do so is logged, never fatal.
-    pub(crate) async fn event(
-        &self,
-        object: &ObjectReference,
-        warning: bool,
-        reason: &str,
-        note: String,
-        action: &str,
-    ) {
+    /// Queues an event for publication. Never waits for the API: a reconcile holds its worker
+    /// only for its status write. If the queue is full the event is dropped and logged.
+    pub(crate) fn event(&self, object: &ObjectReference, warning: bool, reason: &str, note: String, action: &str) {
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.to_owned(),
@@ -138,8 +132,29 @@ impl<S: Signer> Context<S> {
             action: action.to_owned(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, object).await {
-            warn!(%error, reason, "could not publish event");
+        if self.events.try_send((object.clone(), event)).is_err() {
+            warn!(reason, "event queue full; event dropped");
         }
     }
+}
+
+/// Events waiting to be published, at most.
+const EVENT_QUEUE: usize = 4096;
+/// Events published at once.
+const EVENT_CONCURRENCY: usize = 8;
+
+/// Starts the task that publishes queued events; returns the queue's sender.
+fn spawn_event_publisher(recorder: Recorder) -> tokio::sync::mpsc::Sender<(ObjectReference, Event)> {
+    use futures::StreamExt;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<(ObjectReference, Event)>(EVENT_QUEUE);
+    let stream = futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|item| (item, r)) });
+    tokio::spawn(stream.for_each_concurrent(EVENT_CONCURRENCY, move |(object, event)| {
+        let recorder = recorder.clone();
+        async move {
+            if let Err(error) = recorder.publish(&event, &object).await {
+                warn!(%error, reason = %event.reason, "could not publish event");
+            }
+        }
+    }));
+    sender
 }

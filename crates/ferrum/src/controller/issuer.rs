@@ -104,7 +104,7 @@ pub(super) async fn reconcile<S: Signer>(issuer: Arc<Issuer<S::Spec>>, ctx: Arc<
     if let Ok(health) = &result {
         let object = issuer.object_ref(&shared.config.kinds.api_resource(ctx.scope));
         for (reason, note) in &health.warnings {
-            shared.event(&object, true, reason, note.clone(), "Check").await;
+            shared.event(&object, true, reason, note.clone(), "Check");
         }
     }
     Ok(Action::requeue(shared.config.issuer_recheck_interval))

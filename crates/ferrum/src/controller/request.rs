@@ -167,7 +167,7 @@ async fn finish_with<S: Signer>(
         Outcome::Pending(message) => (false, reasons::PENDING, message.clone()),
     };
     info!(request = %request.name_any(), namespace = request.namespace().unwrap_or_default(), reason, "request finished");
-    ctx.event(&request.object_ref(&()), warning, reason, note, "Sign").await;
+    ctx.event(&request.object_ref(&()), warning, reason, note, "Sign");
     Ok(())
 }
 
