@@ -56,6 +56,8 @@ pub struct Settings<'a> {
     pub concurrency: usize,
     /// Extra `--log-level` for Ferrum.
     pub ferrum_log_level: &'a str,
+    /// sample-external-issuer: a binary built by hand and its CRD folder, if given.
+    pub sample: Option<(&'a Path, &'a Path)>,
 }
 
 /// A contender running in its namespace, ready to issue.
@@ -123,7 +125,38 @@ pub async fn start(
             process.wait_for_log_line(crate::floor::READY_LINE, Duration::from_secs(30)).await?;
             Ok(Running { process, issuer_ref: issuer_ref("floor.bench.example", "Floor") })
         }
-        Contender::Sample => anyhow::bail!("sample-external-issuer cannot be built: {SAMPLE_UNAVAILABLE}"),
+        Contender::Sample => {
+            let Some((bin, crds)) = settings.sample else {
+                anyhow::bail!(
+                    "sample-external-issuer cannot be built from its Go module: {SAMPLE_UNAVAILABLE}; \
+                     pass --sample-bin and --sample-crds to measure a binary built by hand"
+                );
+            };
+            let files: Vec<PathBuf> = std::fs::read_dir(crds)
+                .with_context(|| format!("reading {}", crds.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                .collect();
+            let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+            ferrum_testenv::crds::install(&client, &refs, Duration::from_secs(60)).await?;
+            // Its signer ignores the Secret's contents but requires it to exist.
+            create_ca_secret(&client, namespace, ca).await?;
+            let mut cmd = Command::new(bin);
+            cmd.arg("--kubeconfig")
+                .arg(cp.kubeconfig_path())
+                .args(["--cluster-resource-namespace", namespace, "--metrics-bind-address", "0"])
+                .args(["--health-probe-bind-address", "127.0.0.1:0", "--zap-log-level", "info"]);
+            let process = cp.spawn_process("sample-external-issuer", cmd)?;
+            let gvk = ("sample-issuer.example.com", "v1alpha1", "SampleIssuer");
+            let object: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "sample-issuer.example.com/v1alpha1", "kind": "SampleIssuer",
+                "metadata": { "name": ISSUER, "namespace": namespace },
+                "spec": { "url": "https://sample-signer.example.com/api", "authSecretName": ISSUER },
+            }))?;
+            issuer_api(&client, namespace, gvk).create(&PostParams::default(), &object).await?;
+            wait_issuer_ready(&client, namespace, gvk, &process).await?;
+            Ok(Running { process, issuer_ref: issuer_ref("sample-issuer.example.com", "SampleIssuer") })
+        }
     }
 }
 

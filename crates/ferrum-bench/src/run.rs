@@ -46,6 +46,14 @@ pub struct RunArgs {
     /// Ferrum's `--log-level` (its default, `info`, as deployed).
     #[arg(long, default_value = "info")]
     ferrum_log_level: String,
+    /// A sample-external-issuer binary you built yourself (the Go module proxy does not serve
+    /// the module, and this repository holds no recipe to build it). Without it the `sample`
+    /// contender is reported as not run.
+    #[arg(long)]
+    sample_bin: Option<PathBuf>,
+    /// The folder with sample-external-issuer's CRDs (`config/crd/bases` of its source).
+    #[arg(long)]
+    sample_crds: Option<PathBuf>,
     /// Keep the requests of each contender instead of deleting them before the next one.
     #[arg(long)]
     keep_requests: bool,
@@ -68,6 +76,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         ferrum_bin: &args.ferrum_bin,
         concurrency: args.concurrency,
         ferrum_log_level: &args.ferrum_log_level,
+        sample: args.sample_bin.as_deref().zip(args.sample_crds.as_deref()),
     };
     let mut summaries = Vec::new();
     let mut latencies = Vec::new();
