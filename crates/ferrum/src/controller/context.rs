@@ -5,11 +5,10 @@ use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use tracing::warn;
 
 use super::Config;
+use super::events::{Note, Publisher};
 use crate::api::{Issuer, IssuerScope};
 use crate::backoff::RetryTracker;
 use crate::decision::IssuerKey;
@@ -31,7 +30,7 @@ pub struct Context<S: Signer> {
     /// UIDs of requests we wrote a terminal status to and whose echo we have not yet seen:
     /// guards against signing twice from a stale cache.
     finished: Mutex<HashSet<String>>,
-    events: tokio::sync::mpsc::Sender<(ObjectReference, Event)>,
+    events: Publisher,
     /// Metrics.
     pub(crate) metrics: std::sync::Arc<Metrics>,
 }
@@ -45,9 +44,8 @@ impl<S: Signer> Context<S> {
         cluster: Store<Issuer<S::Spec>>,
         metrics: std::sync::Arc<Metrics>,
     ) -> Self {
-        let reporter = Reporter { controller: config.field_manager.clone(), instance: std::env::var("POD_NAME").ok() };
         Self {
-            events: spawn_event_publisher(Recorder::new(client.clone(), reporter)),
+            events: Publisher::spawn(client.clone(), config.field_manager.clone(), std::env::var("POD_NAME").ok()),
             retries: RetryTracker::new(config.max_retry_duration),
             client,
             config,
@@ -125,36 +123,12 @@ impl<S: Signer> Context<S> {
     /// Queues an event for publication. Never waits for the API: a reconcile holds its worker
     /// only for its status write. If the queue is full the event is dropped and logged.
     pub(crate) fn event(&self, object: &ObjectReference, warning: bool, reason: &str, note: String, action: &str) {
-        let event = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
+        self.events.send(Note {
+            regarding: object.clone(),
+            warning,
             reason: reason.to_owned(),
-            note: Some(note),
+            note,
             action: action.to_owned(),
-            secondary: None,
-        };
-        if self.events.try_send((object.clone(), event)).is_err() {
-            warn!(reason, "event queue full; event dropped");
-        }
+        });
     }
-}
-
-/// Events waiting to be published, at most.
-const EVENT_QUEUE: usize = 4096;
-/// Events published at once.
-const EVENT_CONCURRENCY: usize = 8;
-
-/// Starts the task that publishes queued events; returns the queue's sender.
-fn spawn_event_publisher(recorder: Recorder) -> tokio::sync::mpsc::Sender<(ObjectReference, Event)> {
-    use futures::StreamExt;
-    let (sender, receiver) = tokio::sync::mpsc::channel::<(ObjectReference, Event)>(EVENT_QUEUE);
-    let stream = futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|item| (item, r)) });
-    tokio::spawn(stream.for_each_concurrent(EVENT_CONCURRENCY, move |(object, event)| {
-        let recorder = recorder.clone();
-        async move {
-            if let Err(error) = recorder.publish(&event, &object).await {
-                warn!(%error, reason = %event.reason, "could not publish event");
-            }
-        }
-    }));
-    sender
 }

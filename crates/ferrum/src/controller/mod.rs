@@ -1,6 +1,7 @@
 //! The controllers: CertificateRequests and both issuer kinds, wired to a [`Signer`].
 
 mod context;
+mod events;
 mod issuer;
 mod request;
 pub mod status;
