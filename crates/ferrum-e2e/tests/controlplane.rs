@@ -25,21 +25,7 @@ async fn self_signed_issuer_issues_a_certificate() -> anyhow::Result<()> {
     let _cert_manager = env.start_cert_manager(CertManagerOptions::default().in_namespace(&ns)).await?;
 
     create(&client, &ns, &ISSUER, self_signed_issuer("selfsigned")).await?;
-    create(
-        &client,
-        &ns,
-        &CERTIFICATE,
-        json!({
-            "metadata": { "name": "leaf" },
-            "spec": {
-                "secretName": "leaf-tls",
-                "dnsNames": ["leaf.ferrum.test"],
-                "privateKey": { "algorithm": "ECDSA", "size": 256 },
-                "issuerRef": issuer_ref("selfsigned"),
-            },
-        }),
-    )
-    .await?;
+    create(&client, &ns, &CERTIFICATE, leaf_certificate("leaf.ferrum.test", "selfsigned")).await?;
 
     wait_ready(&client, &ns, &CERTIFICATE, "leaf").await?;
     let cert_pem = secret_field(&client, &ns, "leaf-tls", "tls.crt").await?;
@@ -94,21 +80,7 @@ async fn ca_issuer_chain_verifies_with_openssl() -> anyhow::Result<()> {
     )
     .await?;
     wait_ready(&client, &ns, &ISSUER, "ca").await?;
-    create(
-        &client,
-        &ns,
-        &CERTIFICATE,
-        json!({
-            "metadata": { "name": "leaf" },
-            "spec": {
-                "secretName": "leaf-tls",
-                "dnsNames": ["svc.ferrum.test"],
-                "privateKey": { "algorithm": "ECDSA", "size": 256 },
-                "issuerRef": issuer_ref("ca"),
-            },
-        }),
-    )
-    .await?;
+    create(&client, &ns, &CERTIFICATE, leaf_certificate("svc.ferrum.test", "ca")).await?;
     wait_ready(&client, &ns, &CERTIFICATE, "leaf").await?;
 
     let dir = tempfile::tempdir()?;
@@ -301,4 +273,17 @@ async fn secret_field(client: &Client, ns: &str, name: &str, key: &str) -> anyho
         .and_then(|mut data| data.remove(key))
         .with_context(|| format!("Secret {ns}/{name} has no {key}"))?;
     Ok(value.0)
+}
+
+/// A Certificate `leaf` for `dns`, into Secret `leaf-tls`, from the Issuer `issuer`.
+fn leaf_certificate(dns: &str, issuer: &str) -> serde_json::Value {
+    json!({
+        "metadata": { "name": "leaf" },
+        "spec": {
+            "secretName": "leaf-tls",
+            "dnsNames": [dns],
+            "privateKey": { "algorithm": "ECDSA", "size": 256 },
+            "issuerRef": issuer_ref(issuer),
+        },
+    })
 }
