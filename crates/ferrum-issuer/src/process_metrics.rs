@@ -35,40 +35,27 @@ fn stat() -> Option<(f64, f64)> {
     Some((rss, cpu))
 }
 
+/// Writes one metric with its descriptor.
+fn emit(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    metric: &impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
 impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let e = &mut encoder;
         if let Some((rss, cpu)) = stat() {
-            let gauge = ConstGauge::new(rss);
-            gauge.encode(encoder.encode_descriptor(
-                "process_resident_memory_bytes",
-                "Resident memory size in bytes",
-                None,
-                gauge.metric_type(),
-            )?)?;
-            let counter = ConstCounter::new(cpu);
-            counter.encode(encoder.encode_descriptor(
-                "process_cpu_seconds",
-                "User and system CPU time spent in seconds",
-                None,
-                counter.metric_type(),
-            )?)?;
+            emit(e, "process_resident_memory_bytes", "Resident memory size in bytes", &ConstGauge::new(rss))?;
+            emit(e, "process_cpu_seconds", "User and system CPU time spent in seconds", &ConstCounter::new(cpu))?;
         }
         if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-            let gauge = ConstGauge::new(fds.count() as i64);
-            gauge.encode(encoder.encode_descriptor(
-                "process_open_fds",
-                "Number of open file descriptors",
-                None,
-                gauge.metric_type(),
-            )?)?;
+            emit(e, "process_open_fds", "Number of open file descriptors", &ConstGauge::new(fds.count() as i64))?;
         }
-        let gauge = ConstGauge::new(self.start_time);
-        gauge.encode(encoder.encode_descriptor(
-            "process_start_time_seconds",
-            "Start time of the process since the Unix epoch in seconds",
-            None,
-            gauge.metric_type(),
-        )?)?;
-        Ok(())
+        let start = ConstGauge::new(self.start_time);
+        emit(e, "process_start_time_seconds", "Start time of the process since the Unix epoch in seconds", &start)
     }
 }

@@ -21,3 +21,5 @@ pub const INVALID_SPEC: &str = "InvalidSpec";
 pub const DURATION_CLAMPED: &str = "DurationClamped";
 /// Event: the CA expires soon.
 pub const CA_EXPIRING: &str = "CAExpiringSoon";
+/// Issuer: the CA certificate has expired (any backend that holds a CA certificate).
+pub const CA_EXPIRED: &str = "CAExpired";

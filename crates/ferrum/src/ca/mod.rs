@@ -18,8 +18,7 @@ pub mod reasons {
     pub const NOT_A_CA: &str = "NotACA";
     /// The key does not belong to the certificate.
     pub const KEY_MISMATCH: &str = "KeyMismatch";
-    /// The CA certificate has expired.
-    pub const CA_EXPIRED: &str = "CAExpired";
+    pub use crate::reasons::CA_EXPIRED;
     /// The CA certificate is not valid yet.
     pub const CA_NOT_YET_VALID: &str = "CANotYetValid";
 }

@@ -19,7 +19,6 @@ use crate::api::{CertificateRequest, Issuer, IssuerScope};
 use crate::backoff::Retry;
 use crate::decision::{Decision, Gate, IssuerKey, decide, gate, is_terminal, issuer_readiness};
 use crate::metrics::KindLabels;
-use crate::reasons;
 use crate::signer::{IssuerContext, SignError, SignRequest, Signer};
 
 /// Reconciles one request.
@@ -161,10 +160,10 @@ async fn finish_with<S: Signer>(
             let notes: Vec<&str> = warnings.iter().map(|(_, note)| note.as_str()).collect();
             (true, warnings[0].0.as_str(), format!("{ISSUED_MESSAGE}; {}", notes.join("; ")))
         }
-        Outcome::Issued { .. } => (false, reasons::ISSUED, ISSUED_MESSAGE.to_owned()),
-        Outcome::Denied => (true, reasons::DENIED, super::status::DENIED_MESSAGE.to_owned()),
-        Outcome::Failed(message) => (true, reasons::FAILED, message.clone()),
-        Outcome::Pending(message) => (false, reasons::PENDING, message.clone()),
+        Outcome::Issued { .. } => (false, outcome.reason(), ISSUED_MESSAGE.to_owned()),
+        Outcome::Denied => (true, outcome.reason(), super::status::DENIED_MESSAGE.to_owned()),
+        Outcome::Failed(message) => (true, outcome.reason(), message.clone()),
+        Outcome::Pending(message) => (false, outcome.reason(), message.clone()),
     };
     info!(request = %request.name_any(), namespace = request.namespace().unwrap_or_default(), reason, "request finished");
     ctx.event(&request.object_ref(&()), warning, reason, note, "Sign");
@@ -180,13 +179,7 @@ async fn write<S: Signer>(ctx: &Context<S>, request: &CertificateRequest, outcom
         Api::namespaced(ctx.client.clone(), request.metadata.namespace.as_deref().unwrap_or_default());
     let params = PatchParams::apply(&ctx.config.field_manager).force();
     api.patch_status(&request.name_any(), &params, &Patch::Apply(patch)).await?;
-    let reason = match outcome {
-        Outcome::Issued { .. } => reasons::ISSUED,
-        Outcome::Denied => reasons::DENIED,
-        Outcome::Failed(_) => reasons::FAILED,
-        Outcome::Pending(_) => reasons::PENDING,
-    };
-    ctx.count_result(request, reason);
+    ctx.count_result(request, outcome.reason());
     ctx.metrics.retries_waiting.set(ctx.retries.waiting() as i64);
     Ok(true)
 }

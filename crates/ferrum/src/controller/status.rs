@@ -26,6 +26,18 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The Ready condition's reason for this outcome.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Outcome::Denied => reasons::DENIED,
+            Outcome::Pending(_) => reasons::PENDING,
+            Outcome::Failed(_) => reasons::FAILED,
+            Outcome::Issued { .. } => reasons::ISSUED,
+        }
+    }
+}
+
 /// Message of an issued request, as cert-manager's built-in issuers write it.
 pub const ISSUED_MESSAGE: &str = "Certificate fetched from issuer successfully";
 /// Message of a denied request.
@@ -38,12 +50,12 @@ pub const DENIED_MESSAGE: &str = "The CertificateRequest was denied by an approv
 /// with a conflict instead of overwriting a newer state.
 pub fn request_status_patch(request: &CertificateRequest, outcome: &Outcome, now: Time) -> Option<Value> {
     let previous = request.condition(reasons::READY);
-    let (status, reason, message) = match outcome {
-        Outcome::Denied => (ConditionStatus::False, reasons::DENIED, DENIED_MESSAGE),
-        Outcome::Pending(m) => (ConditionStatus::False, reasons::PENDING, m.as_str()),
-        Outcome::Failed(m) => (ConditionStatus::False, reasons::FAILED, m.as_str()),
-        Outcome::Issued { .. } => (ConditionStatus::True, reasons::ISSUED, ISSUED_MESSAGE),
+    let (status, message) = match outcome {
+        Outcome::Denied => (ConditionStatus::False, DENIED_MESSAGE),
+        Outcome::Pending(m) | Outcome::Failed(m) => (ConditionStatus::False, m.as_str()),
+        Outcome::Issued { .. } => (ConditionStatus::True, ISSUED_MESSAGE),
     };
+    let reason = outcome.reason();
     let condition = Condition::transition(reasons::READY, status, reason, message, None, previous, now.clone());
     if previous.is_some_and(|p| p.same_meaning(&condition)) {
         return None;

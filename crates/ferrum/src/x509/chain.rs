@@ -93,6 +93,10 @@ pub struct CaBundle {
     pub chain: Vec<CertFacts>,
     /// The root: the self-issued end of the chain, else `ca.crt`, else the chain's last cert.
     pub root: CertFacts,
+    /// PEM of the chain without a self-issued root, encoded once (it follows every leaf).
+    intermediates_pem: String,
+    /// PEM of the root, encoded once.
+    root_pem: String,
 }
 
 impl CaBundle {
@@ -107,7 +111,10 @@ impl CaBundle {
             },
             None => return Err(ChainError::Empty("tls.crt")),
         };
-        Ok(Self { chain, root })
+        let intermediates_pem =
+            chain.iter().filter(|c| !c.self_issued()).map(|c| pem_encode("CERTIFICATE", &c.der)).collect();
+        let root_pem = pem_encode("CERTIFICATE", &root.der);
+        Ok(Self { chain, root, intermediates_pem, root_pem })
     }
 
     /// The issuing certificate.
@@ -129,15 +136,13 @@ impl CaBundle {
     /// `status.certificate`: the leaf, then the chain without a self-issued root.
     pub fn chain_pem(&self, leaf_der: &[u8]) -> String {
         let mut out = pem_encode("CERTIFICATE", leaf_der);
-        for cert in self.chain.iter().filter(|c| !c.self_issued()) {
-            out.push_str(&pem_encode("CERTIFICATE", &cert.der));
-        }
+        out.push_str(&self.intermediates_pem);
         out
     }
 
     /// `status.ca`: the root.
     pub fn ca_pem(&self) -> String {
-        pem_encode("CERTIFICATE", &self.root.der)
+        self.root_pem.clone()
     }
 }
 

@@ -6,7 +6,7 @@ use super::chain::CaBundle;
 use super::issue::{EncodeError, Lifetime, PublishedUrls, assemble, random_serial, tbs_certificate};
 use super::key::CertificateSigner;
 use super::template::CertificateTemplate;
-use crate::reasons::DURATION_CLAMPED;
+use crate::reasons::{CA_EXPIRED, DURATION_CLAMPED};
 use crate::signer::{IssuerError, SignError, Signed};
 
 /// Issues `template` from `ca` at `now`: lifetime clamped to the CA's expiry (with a warning),
@@ -20,7 +20,7 @@ pub fn sign_with_ca(
 ) -> Result<Signed, SignError> {
     let issuer = ca.issuer_info();
     if now >= issuer.not_after {
-        return Err(SignError::IssuerBroken(IssuerError::new(crate::ca::reasons::CA_EXPIRED, "the CA has expired")));
+        return Err(SignError::IssuerBroken(IssuerError::new(CA_EXPIRED, "the CA has expired")));
     }
     let lifetime = Lifetime::new(now, template.duration, issuer.not_after);
     let algorithm = key.algorithm();
