@@ -15,7 +15,7 @@ use ferrum::leader::{LeaderElector, LeaseSettings};
 use ferrum::metrics::Metrics;
 use futures::FutureExt;
 use prometheus_client::registry::Registry;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::flags::Flags;
 use crate::serve::Readiness;
@@ -40,13 +40,12 @@ async fn main() -> anyhow::Result<()> {
     registry.register_collector(Box::new(process_metrics::ProcessCollector::new()));
     let readiness = Readiness::default();
     serve::serve(flags.health_probe_bind_address, flags.metrics_bind_address, readiness.clone(), registry).await?;
-    let observability = Observability { metrics, ready: readiness.synced.clone() };
+    let observability = Observability { metrics, ready: readiness.synced.clone(), watches: readiness.watches.clone() };
     let shutdown = shutdown_signal().shared();
 
     if !flags.leader_elect {
         run_with(client.clone(), config, CaSigner::new(client), shutdown, observability).await;
-        info!("stopped");
-        return Ok(());
+        stopped();
     }
 
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{:08x}", hostname(), rand_id()));
@@ -65,22 +64,34 @@ async fn main() -> anyhow::Result<()> {
     tokio::select! {
         _ = elector.acquire() => {}
         _ = shutdown.clone() => {
-            info!("stopped before acquiring leadership");
-            return Ok(());
+            info!("shutdown before acquiring leadership");
+            stopped();
         }
     }
     readiness.following.store(false, Ordering::SeqCst);
     tokio::select! {
         _ = run_with(client.clone(), config, CaSigner::new(client), shutdown, observability) => {
-            elector.release().await;
-            info!("stopped");
-            Ok(())
+            // Bounded: an apiserver that does not answer must not hold the process.
+            if tokio::time::timeout(LEASE_RELEASE_TIMEOUT, elector.release()).await.is_err() {
+                warn!("could not release the lease in time; it expires on its own");
+            }
+            stopped();
         }
         lost = elector.hold() => {
             error!(?lost, "leadership lost; exiting so that another replica takes over cleanly");
             std::process::exit(1);
         }
     }
+}
+
+/// How long releasing the lease may take at shutdown.
+const LEASE_RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ends the process once the controllers have stopped. Exits rather than returning: dropping
+/// the runtime would wait for any blocking task still running, and shutdown must not hang.
+fn stopped() -> ! {
+    info!("stopped");
+    std::process::exit(0)
 }
 
 fn init_logging(flags: &Flags) -> anyhow::Result<()> {

@@ -9,21 +9,33 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use ferrum::controller::WatchHealth;
 use prometheus_client::registry::Registry;
 
 /// Whether the process is ready: a follower waiting for the lease is; a leader is once its
-/// caches have synced.
+/// caches have synced and while its watches answer.
 #[derive(Clone, Debug, Default)]
 pub struct Readiness {
     /// Set while this replica waits for leadership.
     pub following: Arc<AtomicBool>,
     /// Set by the controllers once their caches are complete.
     pub synced: Arc<AtomicBool>,
+    /// Whether the controllers' watches are answering.
+    pub watches: Arc<WatchHealth>,
 }
 
 impl Readiness {
-    fn ready(&self) -> bool {
-        self.following.load(Ordering::SeqCst) || self.synced.load(Ordering::SeqCst)
+    /// `None` when ready, else why not.
+    fn not_ready(&self) -> Option<&'static str> {
+        if self.following.load(Ordering::SeqCst) {
+            None
+        } else if !self.synced.load(Ordering::SeqCst) {
+            Some("caches not synced")
+        } else if !self.watches.healthy() {
+            Some("a watch is failing")
+        } else {
+            None
+        }
     }
 }
 
@@ -46,7 +58,10 @@ pub async fn serve(
 }
 
 async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
-    if readiness.ready() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "caches not synced") }
+    match readiness.not_ready() {
+        None => (StatusCode::OK, "ready"),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    }
 }
 
 async fn render(State(registry): State<Arc<Registry>>) -> impl IntoResponse {

@@ -4,6 +4,7 @@
 use crate::api::{CertificateRequest, Issuer, IssuerKinds, IssuerScope};
 use crate::reasons;
 use crate::x509::csr::{ValidatedCsr, parse_csr};
+use crate::x509::names::{NamePolicy, check_names};
 use crate::x509::template::{CertificateTemplate, RequestedProfile, certificate_template};
 
 /// Which issuer a request names.
@@ -63,9 +64,10 @@ pub fn gate(request: &CertificateRequest, kinds: &IssuerKinds, approval_check: b
     Gate::Proceed(IssuerKey { scope, namespace, name: issuer_ref.name.clone() })
 }
 
-/// Ready=True, or Ready=False with reason Failed or Denied, or a certificate already set.
+/// Ready=True, or Ready=False with reason Failed or Denied, or a certificate already set, or a
+/// status that cannot be fully read (it might hold any of these: never sign over it).
 pub fn is_terminal(request: &CertificateRequest) -> bool {
-    if request.status.as_ref().is_some_and(|s| !s.certificate.is_empty()) {
+    if request.status.as_ref().is_some_and(|s| !s.certificate.is_empty() || !s.problems.is_empty()) {
         return true;
     }
     request
@@ -125,8 +127,14 @@ pub enum Decision {
     Sign(Box<(ValidatedCsr, CertificateTemplate)>),
 }
 
-/// Applies steps 6 to 8.
-pub fn decide(request: &CertificateRequest, key: &IssuerKey, kind: &str, issuer: IssuerReadiness) -> Decision {
+/// Applies steps 6 to 8; `names` is the issuer's allowance beyond the default name rules.
+pub fn decide(
+    request: &CertificateRequest,
+    key: &IssuerKey,
+    kind: &str,
+    issuer: IssuerReadiness,
+    names: &NamePolicy,
+) -> Decision {
     match issuer {
         IssuerReadiness::Missing => {
             return Decision::WaitForIssuer(format!("Referenced {kind} {key} not found"));
@@ -136,15 +144,22 @@ pub fn decide(request: &CertificateRequest, key: &IssuerKey, kind: &str, issuer:
         }
         IssuerReadiness::Ready => {}
     }
-    match validate(request) {
+    match validate(request, names) {
         Ok(checked) => Decision::Sign(Box::new(checked)),
         Err(message) => Decision::Fail(message),
     }
 }
 
-/// Step 8: the CSR's own checks, then the policy.
-pub fn validate(request: &CertificateRequest) -> Result<(ValidatedCsr, CertificateTemplate), String> {
+/// Step 8: the request must be readable, then the CSR's own checks, its names, the policy.
+pub fn validate(
+    request: &CertificateRequest,
+    names: &NamePolicy,
+) -> Result<(ValidatedCsr, CertificateTemplate), String> {
+    if !request.spec.problems.is_empty() {
+        return Err(format!("the request cannot be read: {}", request.spec.problems.join("; ")));
+    }
     let csr = parse_csr(&request.spec.request).map_err(|e| e.to_string())?;
+    check_names(&csr, names).map_err(|e| e.to_string())?;
     let profile = RequestedProfile {
         duration: request.spec.duration.clone(),
         is_ca: request.spec.is_ca,
@@ -243,12 +258,12 @@ mod tests {
     fn decide_orders_issuer_before_validation() {
         let cr = request(G, None, vec![cond("Approved", "True", "ok")]); // empty spec.request
         let key = IssuerKey { scope: IssuerScope::Namespaced, namespace: Some("ns".into()), name: "ca".into() };
-        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Missing) {
+        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Missing, &NamePolicy::default()) {
             Decision::WaitForIssuer(m) => assert_eq!(m, "Referenced FerrumIssuer ns/ca not found"),
             other => panic!("{other:?}"),
         }
-        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Ready) {
-            Decision::Fail(m) => assert!(m.contains("CERTIFICATE REQUEST"), "{m}"),
+        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Ready, &NamePolicy::default()) {
+            Decision::Fail(m) => assert_eq!(m, "spec.request is empty"),
             other => panic!("{other:?}"),
         }
     }

@@ -1,7 +1,18 @@
 //! Base64 and PEM helpers shared by the API types and the certificate code.
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+
+/// Go's `base64.StdEncoding` as its decoder behaves: padding required, non-zero trailing bits
+/// accepted (Go's non-strict mode).
+const GO_STD: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+);
 
 /// Standard base64, as Go encodes `[]byte` in JSON.
 pub fn base64_encode(bytes: &[u8]) -> String {
@@ -11,6 +22,20 @@ pub fn base64_encode(bytes: &[u8]) -> String {
 /// Decodes standard base64.
 pub fn base64_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     STANDARD.decode(text)
+}
+
+/// Decodes base64 exactly as Go's `encoding/json` decodes a `[]byte` field, which is how the
+/// apiserver and cert-manager read `spec.request`: the standard alphabet with padding, carriage
+/// returns and line feeds anywhere ignored, and non-zero trailing bits accepted.
+///
+/// Whatever Go accepts decodes here to the same bytes, and whatever Go refuses is refused, so
+/// no object the apiserver stored can make Ferrum read something other than cert-manager does.
+pub fn go_base64_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    if text.contains(['\r', '\n']) {
+        let compact: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+        return GO_STD.decode(compact);
+    }
+    GO_STD.decode(text)
 }
 
 /// Encodes DER as a PEM block with the given label, lines of 64 characters.
@@ -34,6 +59,19 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_base64_rules() {
+        // Line breaks anywhere are ignored, as Go's decoder does.
+        assert_eq!(go_base64_decode("QU\r\nJD\nRA=\n=").unwrap(), b"ABCD");
+        // Non-zero trailing bits: Go (non-strict) accepts "QR==" as "A".
+        assert_eq!(go_base64_decode("QR==").unwrap(), b"A");
+        assert_eq!(go_base64_decode("").unwrap(), b"");
+        // Padding is required; spaces, the URL alphabet and data after padding are refused.
+        for bad in ["QQ", "QQ=", "Q Q==", "-_8=", "QQ==QQ==", "QQ===", "===="] {
+            assert!(go_base64_decode(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
 
     #[test]
     fn pem_wraps_at_64() {

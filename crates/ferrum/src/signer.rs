@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::IssuerScope;
 use crate::x509::csr::ValidatedCsr;
+use crate::x509::names::NamePolicy;
 use crate::x509::template::CertificateTemplate;
 
 /// What a signer sees of an issuer.
@@ -126,6 +127,12 @@ pub trait Signer: Send + Sync + 'static {
         request: &SignRequest<'_>,
         issuer: &IssuerContext<'_, Self::Spec>,
     ) -> impl Future<Output = Result<Signed, SignError>> + Send;
+
+    /// What this issuer accepts beyond the default name rules (see [`crate::x509::names`]):
+    /// by default, nothing.
+    fn name_policy(&self, _spec: &Self::Spec) -> NamePolicy {
+        NamePolicy::default()
+    }
 
     /// Names of the Secrets (in the issuer's secret namespace) the spec depends on: a change to
     /// any of them re-checks the issuer at once.

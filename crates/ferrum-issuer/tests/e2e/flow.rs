@@ -100,6 +100,31 @@ async fn certificate_issued_through_cert_manager_by_a_ferrum_cluster_issuer() {
     full_flow(IssuerScope::Cluster).await;
 }
 
+/// Everything but serial, validity instants, key ids and signature: version, subject and issuer
+/// bytes, key and signature algorithms, and every other extension (value and criticality).
+fn assert_same_certificate(ours: &X509Certificate<'_>, theirs: &X509Certificate<'_>, case: &str) {
+    assert_eq!(ours.version(), theirs.version(), "{case}: version");
+    assert_eq!(ours.subject().as_raw(), theirs.subject().as_raw(), "{case}: subject bytes");
+    assert_eq!(ours.issuer().as_raw(), theirs.issuer().as_raw(), "{case}: issuer bytes");
+    assert_eq!(ours.public_key().algorithm.algorithm, theirs.public_key().algorithm.algorithm, "{case}: key algorithm");
+    assert_eq!(ours.signature_algorithm.algorithm, theirs.signature_algorithm.algorithm, "{case}: signature algorithm");
+    let key_ids = [OID_X509_EXT_SUBJECT_KEY_IDENTIFIER, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER];
+    let compared = |c: &X509Certificate<'_>| -> Vec<(String, bool, Vec<u8>)> {
+        let mut v: Vec<_> = c
+            .extensions()
+            .iter()
+            .filter(|e| !key_ids.contains(&e.oid))
+            .map(|e| (e.oid.to_id_string(), e.critical, e.value.to_vec()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(compared(ours), compared(theirs), "{case}: extensions other than key ids");
+    // Ferrum always sets both key ids (the contract); cert-manager's Go sets AKI.
+    assert!(ours.extensions_map().unwrap().contains_key(&OID_X509_EXT_SUBJECT_KEY_IDENTIFIER), "{case}: SKI");
+    assert!(ours.extensions_map().unwrap().contains_key(&OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER), "{case}: AKI");
+}
+
 /// The same Certificate spec and the same CA, issued once by cert-manager's CA issuer and once
 /// by Ferrum: everything but serial, validity instants, key ids and signature must agree.
 #[tokio::test(flavor = "multi_thread")]
@@ -157,31 +182,99 @@ async fn same_certificate_as_cert_managers_ca_issuer() {
     );
     let (_, ours) = X509Certificate::from_der(&ours_chain[0]).unwrap();
     let (_, theirs) = X509Certificate::from_der(&theirs_chain[0]).unwrap();
-    assert_eq!(ours.version(), theirs.version());
-    assert_eq!(ours.subject().as_raw(), theirs.subject().as_raw(), "subject bytes");
-    assert_eq!(ours.issuer().as_raw(), theirs.issuer().as_raw(), "issuer bytes");
-    assert_eq!(ours.public_key().algorithm.algorithm, theirs.public_key().algorithm.algorithm);
-    assert_eq!(ours.signature_algorithm.algorithm, theirs.signature_algorithm.algorithm, "signature algorithm");
-
-    // Extensions: same set (key ids aside), same criticality, same values.
-    let key_ids = [OID_X509_EXT_SUBJECT_KEY_IDENTIFIER, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER];
-    let compared = |c: &X509Certificate<'_>| -> Vec<(String, bool, Vec<u8>)> {
-        let mut v: Vec<_> = c
-            .extensions()
-            .iter()
-            .filter(|e| !key_ids.contains(&e.oid))
-            .map(|e| (e.oid.to_id_string(), e.critical, e.value.to_vec()))
-            .collect();
-        v.sort();
-        v
-    };
-    assert_eq!(compared(&ours), compared(&theirs), "extensions other than key ids");
-    // Ferrum always sets both key ids (the contract); cert-manager's Go sets AKI.
-    assert!(ours.extensions_map().unwrap().contains_key(&OID_X509_EXT_SUBJECT_KEY_IDENTIFIER));
-    assert!(ours.extensions_map().unwrap().contains_key(&OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER));
+    assert_same_certificate(&ours, &theirs, "Certificate");
 
     // Validity: the same 90-day lifetime; Ferrum backdates notBefore by 60 s on purpose.
     let lifetime = |c: &X509Certificate<'_>| c.validity().not_after.timestamp() - c.validity().not_before.timestamp();
     assert_eq!(lifetime(&theirs), 2160 * 3600);
     assert_eq!(lifetime(&ours), 2160 * 3600 + 60, "requested lifetime plus the 60 s clock-skew backdate");
+}
+
+/// Raw CertificateRequests with the same CSR and spec, one to cert-manager's CA issuer and one to
+/// Ferrum, both approved by cert-manager's approver: an RSA-PSS-signed request, and a sub-CA
+/// request whose CSR asks for a path length and name constraints. The certificates must agree
+/// as above.
+#[tokio::test(flavor = "multi_thread")]
+async fn same_certificate_as_cert_managers_ca_issuer_for_pss_and_sub_ca_requests() {
+    let mut h = Harness::new("compare-raw").await;
+    h.start_cert_manager(true).await;
+    h.start_ferrum(&[]).await;
+    let ca = make_ca("Compare Raw CA", CaOptions::default());
+    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
+    h.create_issuer(IssuerScope::Namespaced, "ferrum", "ca").await;
+    let builtin: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+        "metadata": { "name": "builtin" }, "spec": { "ca": { "secretName": "ca" } },
+    }))
+    .unwrap();
+    h.cert_manager("Issuer").create(&PostParams::default(), &builtin).await.expect("create Issuer");
+    h.issuer_ready(IssuerScope::Namespaced, "ferrum", "True").await;
+
+    let pss = openssl_csr(
+        RSA2048,
+        "/O=Ferrum/CN=pss.example",
+        &[
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:digest",
+            "-sha256",
+            "-addext",
+            "subjectAltName=DNS:pss.example,IP:10.0.0.9",
+        ],
+    );
+    let sub_ca = openssl_csr(
+        P256,
+        "/O=Ferrum/CN=Sub CA",
+        &[
+            "-addext",
+            "basicConstraints=critical,CA:TRUE,pathlen:0",
+            "-addext",
+            "nameConstraints=critical,permitted;DNS:.team.example,permitted;IP:10.1.2.3/255.255.0.0,permitted;email:.team.example,excluded;DNS:secret.team.example",
+        ],
+    );
+    let cases = [
+        ("pss", pss, false, json!(["digital signature", "key encipherment", "server auth"])),
+        ("sub-ca", sub_ca, true, json!([])),
+    ];
+    let requests = h.cert_manager("CertificateRequest");
+    for (case, csr, is_ca, usages) in &cases {
+        for (who, issuer_ref) in [
+            ("ferrum", json!({"group": "ferrum.dev", "kind": "FerrumIssuer", "name": "ferrum"})),
+            ("builtin", json!({"group": "cert-manager.io", "kind": "Issuer", "name": "builtin"})),
+        ] {
+            let object: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "cert-manager.io/v1", "kind": "CertificateRequest",
+                "metadata": {"name": format!("{case}-{who}")},
+                "spec": {
+                    "request": ferrum::encoding::base64_encode(csr), "issuerRef": issuer_ref,
+                    "isCA": is_ca, "usages": usages, "duration": "2160h",
+                },
+            }))
+            .unwrap();
+            requests.create(&PostParams::default(), &object).await.expect("create CertificateRequest");
+        }
+    }
+    for (case, _, is_ca, _) in &cases {
+        let ours = h.request_reason(&format!("{case}-ferrum"), "Issued", Duration::from_secs(30)).await;
+        let theirs = h.request_reason(&format!("{case}-builtin"), "Issued", Duration::from_secs(30)).await;
+        let leaf = |cr: &CertificateRequest| pem_certs(&cr.status.clone().unwrap().certificate)[0].clone();
+        let (ours_der, theirs_der) = (leaf(&ours), leaf(&theirs));
+        let (_, ours_cert) = X509Certificate::from_der(&ours_der).unwrap();
+        let (_, theirs_cert) = X509Certificate::from_der(&theirs_der).unwrap();
+        assert_same_certificate(&ours_cert, &theirs_cert, case);
+        assert_eq!(ours_cert.public_key().raw, theirs_cert.public_key().raw, "{case}: the requested key");
+        assert_eq!(
+            pem_certs(&ours.status.clone().unwrap().ca),
+            pem_certs(&theirs.status.clone().unwrap().ca),
+            "{case}: status.ca"
+        );
+        let bc = ours_cert.basic_constraints().unwrap().unwrap().value;
+        assert_eq!(bc.ca, *is_ca, "{case}: isCA");
+        if *is_ca {
+            assert!(bc.path_len_constraint.is_none(), "the CSR's pathLen is not carried (as cert-manager)");
+            let nc = ours_cert.extensions().iter().find(|e| e.oid == OID_X509_EXT_NAME_CONSTRAINTS);
+            assert!(nc.is_some_and(|e| e.critical), "name constraints carried, critical as requested");
+        }
+    }
 }

@@ -282,3 +282,123 @@ async fn signer_reporting_the_issuer_broken_marks_it_not_ready_until_repaired() 
     ready("Checked").await;
     h.request_reason("r1", "Issued", Duration::from_secs(20)).await;
 }
+
+/// A spec the CRD schema describes as a plain string, which the backend's type reads as an
+/// enum: the apiserver accepts `mode: warp`, the type does not.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+struct PickySpec {
+    #[schemars(with = "String")]
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    Fast,
+    Slow,
+}
+
+/// Signs at once in `fast` mode; in `slow` mode says it started and never finishes.
+struct PickySigner {
+    ca: CaBundle,
+    key: SoftwareKey,
+    started: Arc<tokio::sync::Notify>,
+}
+
+impl Signer for PickySigner {
+    type Spec = PickySpec;
+
+    async fn check(&self, _: &IssuerContext<'_, PickySpec>) -> Result<Health, IssuerError> {
+        Ok(Health { message: "ok".into(), ..Default::default() })
+    }
+
+    async fn sign(
+        &self,
+        request: &SignRequest<'_>,
+        issuer: &IssuerContext<'_, PickySpec>,
+    ) -> Result<Signed, SignError> {
+        if issuer.spec.mode == Mode::Slow {
+            self.started.notify_one();
+            std::future::pending::<()>().await;
+        }
+        sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())
+    }
+}
+
+/// An issuer whose spec the backend's type refuses is marked not Ready with the reason and
+/// stops nothing else; a signer stuck mid-signing does not hold up shutdown.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_issuer_stops_nothing_and_shutdown_does_not_wait_for_a_stuck_signer() {
+    let h = Harness::new("picky").await;
+    let kinds = IssuerKinds::new("picky.e2e.ferrum.dev", "v1", "Picky");
+    install_crds(&h, kinds.crds::<PickySpec>()).await;
+    let ar = kinds.api_resource(IssuerScope::Namespaced);
+    let issuers: Api<kube::api::DynamicObject> = Api::namespaced_with(h.client.clone(), &h.ns, &ar);
+    for (name, mode) in [("bad", "warp"), ("good", "fast"), ("slow", "slow")] {
+        let object = serde_json::from_value(json!({
+            "apiVersion": "picky.e2e.ferrum.dev/v1", "kind": "PickyIssuer",
+            "metadata": {"name": name}, "spec": {"mode": mode},
+        }))
+        .unwrap();
+        issuers.create(&PostParams::default(), &object).await.expect("the apiserver accepts every mode string");
+    }
+    let ca = make_ca("Picky CA", CaOptions::default());
+    let started = Arc::new(tokio::sync::Notify::new());
+    let signer = PickySigner {
+        ca: CaBundle::parse(ca.cert_pem.as_bytes(), None).unwrap(),
+        key: SoftwareKey::from_pem(ca.key_pem.as_bytes()).unwrap(),
+        started: started.clone(),
+    };
+    let mut config = Config::new(kinds.clone(), h.ns.clone());
+    config.namespace = Some(h.ns.clone());
+    config.field_manager = "ferrum-e2e-picky".into();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controllers = tokio::spawn(run(h.client.clone(), config, signer, async move {
+        let _ = stopped.await;
+    }));
+
+    let ready = |name: &'static str| {
+        let issuers = issuers.clone();
+        async move {
+            let issuer = issuers.get(name).await.ok()?;
+            let ready = issuer.data["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")?.clone();
+            Some((
+                ready["status"].as_str()?.to_owned(),
+                ready["reason"].as_str()?.to_owned(),
+                ready["message"].as_str()?.to_owned(),
+            ))
+        }
+    };
+    let bad = eventually("bad issuer checked", Duration::from_secs(20), || ready("bad")).await;
+    assert_eq!((bad.0.as_str(), bad.1.as_str()), ("False", "InvalidSpec"));
+    assert!(bad.2.contains("unknown variant `warp`"), "{}", bad.2);
+    eventually("good issuer Ready", Duration::from_secs(20), || async {
+        ready("good").await.filter(|r| r.0 == "True")
+    })
+    .await;
+    let picky = |name: &str| IssuerReference {
+        name: name.into(),
+        kind: Some("PickyIssuer".into()),
+        group: Some("picky.e2e.ferrum.dev".into()),
+    };
+    h.create_request("r1", &csr_pem("good.example"), picky("good")).await;
+    h.decide("r1", true).await;
+    h.request_reason("r1", "Issued", Duration::from_secs(20)).await;
+
+    eventually("slow issuer Ready", Duration::from_secs(20), || async {
+        ready("slow").await.filter(|r| r.0 == "True")
+    })
+    .await;
+    h.create_request("stuck", &csr_pem("slow.example"), picky("slow")).await;
+    h.decide("stuck", true).await;
+    tokio::time::timeout(Duration::from_secs(20), started.notified()).await.expect("signing started");
+    let asked = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), controllers)
+        .await
+        .expect("the controllers stop within 5 s although a signer is stuck")
+        .unwrap();
+    eprintln!("shutdown while signing took {:?}", asked.elapsed());
+    let stuck = h.api::<CertificateRequest>().get("stuck").await.unwrap();
+    assert!(stuck.status.is_none_or(|s| s.certificate.is_empty()), "nothing was written for the abandoned signing");
+}

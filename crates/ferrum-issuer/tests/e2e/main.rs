@@ -4,8 +4,10 @@
 //! where it needs them, its own cert-manager controllers.
 
 mod flow;
+mod hostile;
 mod issuers;
 mod library;
 mod operations;
 mod requests;
+mod shutdown;
 mod support;

@@ -121,7 +121,10 @@ impl Harness {
 
     /// Creates a Ferrum issuer of `scope` using the CA Secret `secret`.
     pub async fn create_issuer(&self, scope: IssuerScope, name: &str, secret: &str) {
-        let spec = FerrumIssuerSpec { ca: Some(CaIssuerSpec { secret_name: secret.into(), ..Default::default() }) };
+        let spec = FerrumIssuerSpec {
+            ca: Some(CaIssuerSpec { secret_name: secret.into(), ..Default::default() }),
+            ..Default::default()
+        };
         let issuer = Issuer::new(name, &kinds().api_resource(scope), spec);
         self.issuers(scope).create(&PostParams::default(), &issuer).await.expect("create issuer");
     }
@@ -361,6 +364,31 @@ pub fn csr_pem(dns: &str) -> Vec<u8> {
     let mut params = CertificateParams::new(vec![dns.to_owned()]).expect("params");
     params.distinguished_name.push(DnType::CommonName, dns);
     params.serialize_request(&key).expect("csr").pem().expect("pem").into_bytes()
+}
+
+/// A CSR made by the openssl CLI: `genpkey` arguments, subject, extra `req` arguments.
+pub fn openssl_csr(keygen: &[&str], subject: &str, extra: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = vec!["genpkey"];
+    args.extend(keygen);
+    args.extend(["-out", "k.pem"]);
+    let (ok, out) = openssl(dir.path(), &args);
+    assert!(ok, "{out}");
+    let mut args = vec!["req", "-new", "-key", "k.pem", "-subj", subject, "-out", "r.pem"];
+    args.extend(extra);
+    let (ok, out) = openssl(dir.path(), &args);
+    assert!(ok, "{out}");
+    std::fs::read(dir.path().join("r.pem")).expect("read CSR")
+}
+
+/// `genpkey` arguments for a P-256 key.
+pub const P256: &[&str] = &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+/// `genpkey` arguments for an RSA-2048 key.
+pub const RSA2048: &[&str] = &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
+
+/// The message of a request's Ready condition.
+pub fn ready_message(cr: &CertificateRequest) -> String {
+    cr.condition("Ready").and_then(|c| c.message.clone()).unwrap_or_default()
 }
 
 /// `issuerRef` for one of Ferrum's kinds.

@@ -2,10 +2,12 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::lenient::{Fields, any_value};
 
 /// One status condition, as cert-manager and Ferrum's issuers spell it.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// Condition type, e.g. `Ready`.
@@ -28,6 +30,41 @@ pub struct Condition {
 }
 
 /// The status of a condition, typed.
+/// Read field by field: a field that does not fit (a `lastTransitionTime` in a format the
+/// apiserver accepts but `Time` does not, a number where a string belongs) reads as absent, so
+/// one odd condition never fails a watch.
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self::read(any_value(d)?))
+    }
+}
+
+impl Condition {
+    /// Reads a condition from any JSON value, never failing.
+    pub(crate) fn read(value: Option<serde_json::Value>) -> Self {
+        let mut f = Fields::new("condition", value);
+        Condition {
+            type_: f.take("type").unwrap_or_default(),
+            status: f.take("status").unwrap_or_default(),
+            reason: f.take("reason"),
+            message: f.take("message"),
+            last_transition_time: f.take("lastTransitionTime"),
+            observed_generation: f.take("observedGeneration"),
+        }
+    }
+
+    /// Reads a list of conditions from any JSON value: elements that are not objects are
+    /// skipped; a value that is not a list reads as empty.
+    pub(crate) fn read_list(value: Option<serde_json::Value>) -> Vec<Self> {
+        match value {
+            Some(serde_json::Value::Array(items)) => {
+                items.into_iter().filter(serde_json::Value::is_object).map(|v| Self::read(Some(v))).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConditionStatus {
     /// `True`.
@@ -99,6 +136,20 @@ mod tests {
 
     fn at(secs: i64) -> Time {
         Time(Timestamp::from_second(secs).unwrap())
+    }
+
+    #[test]
+    fn odd_fields_read_as_absent() {
+        let c: Condition = serde_json::from_value(serde_json::json!({
+            "type": "Approved", "status": "True", "reason": 7,
+            "lastTransitionTime": "2026-11-30 10:00", "observedGeneration": "x"
+        }))
+        .unwrap();
+        assert_eq!((c.type_.as_str(), c.status.as_str()), ("Approved", "True"));
+        assert_eq!((c.reason, c.last_transition_time, c.observed_generation), (None, None, None));
+        let list = Condition::read_list(Some(serde_json::json!([1, {"type": "Ready", "status": "False"}])));
+        assert_eq!(list.len(), 1);
+        assert!(Condition::read_list(Some(serde_json::json!("x"))).is_empty());
     }
 
     #[test]

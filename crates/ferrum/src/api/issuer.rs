@@ -16,18 +16,31 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::condition::Condition;
+use super::lenient::{Fields, Parsed, any_value};
 
 /// An issuer object of either scope, with backend spec `S`.
 pub type Issuer<S> = Object<S, IssuerStatus>;
 
+/// An issuer as the controllers read it from a watch: its spec may not fit the backend's type
+/// (see [`Parsed`]), and that must not stop the watch.
+pub type WatchedIssuer<S> = Object<Parsed<S>, IssuerStatus>;
+
 /// `status` shared by every issuer kind built on this library.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IssuerStatus {
     /// Conditions; Ferrum owns `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// Read leniently (see [`super::lenient`]): never fails.
+impl<'de> Deserialize<'de> for IssuerStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut f = Fields::new("status", any_value(d)?);
+        Ok(Self { conditions: Condition::read_list(f.raw("conditions")) })
+    }
 }
 
 /// Whether an issuer kind is namespaced or cluster-scoped.

@@ -15,6 +15,7 @@ use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, 
 use crate::x509::chain::CaBundle;
 use crate::x509::issue::PublishedUrls;
 use crate::x509::key::{CertificateSigner, SoftwareKey};
+use crate::x509::names::NamePolicy;
 use crate::x509::sign::{days_until, sign_with_ca};
 
 /// A CA that expires within this window gets a Warning event.
@@ -178,7 +179,117 @@ impl Signer for CaSigner {
         sign_with_ca(&ca.bundle, &ca.key, request.template, &urls, SystemTime::now())
     }
 
+    fn name_policy(&self, spec: &FerrumIssuerSpec) -> NamePolicy {
+        NamePolicy::allowing(
+            spec.policy.as_ref().map(|p| p.allowed_subject_alt_name_types.as_slice()).unwrap_or_default(),
+        )
+    }
+
     fn secret_names(&self, spec: &FerrumIssuerSpec) -> Vec<String> {
         spec.ca.iter().map(|ca| ca.secret_name.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::ByteString;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+
+    use super::*;
+
+    fn ca(is_ca: bool, days: (i64, i64)) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::new()).unwrap();
+        if is_ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now + time::Duration::days(days.0);
+        params.not_after = now + time::Duration::days(days.1);
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    fn secret(fields: &[(&str, Vec<u8>)]) -> Secret {
+        let data: BTreeMap<String, ByteString> =
+            fields.iter().map(|(k, v)| (k.to_string(), ByteString(v.clone()))).collect();
+        Secret { data: Some(data), ..Default::default() }
+    }
+
+    fn padded(pem: &str, len: usize) -> Vec<u8> {
+        let mut bytes = pem.as_bytes().to_vec();
+        bytes.resize(len, b'\n');
+        bytes
+    }
+
+    /// Each Secret shape and the exact issuer reason and message it gets.
+    #[test]
+    fn secret_checks_table() {
+        let (crt, key) = ca(true, (-1, 365));
+        let (_, other_key) = ca(true, (-1, 365));
+        let (leaf, leaf_key) = ca(false, (-1, 365));
+        let (expired, expired_key) = ca(true, (-10, -1));
+        let (future, future_key) = ca(true, (1, 10));
+        let ok = |c: &str, k: &str| vec![("tls.crt", c.as_bytes().to_vec()), ("tls.key", k.as_bytes().to_vec())];
+        let cases: Vec<(&str, Vec<(&str, Vec<u8>)>, Option<(&str, String)>)> = vec![
+            ("valid", ok(&crt, &key), None),
+            ("crt at the cap", vec![("tls.crt", padded(&crt, 95_000)), ("tls.key", key.clone().into_bytes())], None),
+            ("key at the cap", vec![("tls.crt", crt.clone().into_bytes()), ("tls.key", padded(&key, 13_000))], None),
+            (
+                "crt over the cap",
+                vec![("tls.crt", padded(&crt, 95_001)), ("tls.key", key.clone().into_bytes())],
+                Some((INVALID_SECRET, "Secret ns/s: tls.crt is 95001 bytes, over the limit of 95000 bytes".into())),
+            ),
+            (
+                "key over the cap",
+                vec![("tls.crt", crt.clone().into_bytes()), ("tls.key", padded(&key, 13_001))],
+                Some((
+                    INVALID_SECRET,
+                    "Secret ns/s: tls.key: the private key PEM is 13001 bytes, over the limit of 13000 bytes".into(),
+                )),
+            ),
+            (
+                "no tls.crt",
+                vec![("tls.key", key.clone().into_bytes())],
+                Some((INVALID_SECRET, "Secret ns/s: has no tls.crt".into())),
+            ),
+            (
+                "no tls.key",
+                vec![("tls.crt", crt.clone().into_bytes())],
+                Some((INVALID_SECRET, "Secret ns/s: has no tls.key".into())),
+            ),
+            (
+                "not a CA",
+                ok(&leaf, &leaf_key),
+                Some((NOT_A_CA, "the certificate in Secret ns/s is not a CA (basicConstraints cA is not true)".into())),
+            ),
+            (
+                "key of another CA",
+                ok(&crt, &other_key),
+                Some((
+                    KEY_MISMATCH,
+                    "tls.key in Secret ns/s is not the private key of the certificate in tls.crt".into(),
+                )),
+            ),
+            ("expired", ok(&expired, &expired_key), Some((CA_EXPIRED, "the CA in Secret ns/s has expired".into()))),
+            (
+                "not yet valid",
+                ok(&future, &future_key),
+                Some((CA_NOT_YET_VALID, "the CA in Secret ns/s is not valid yet".into())),
+            ),
+        ];
+        for (name, fields, expected) in cases {
+            let result = check_secret("ns", "s", &secret(&fields), SystemTime::now());
+            match (result, expected) {
+                (Ok(_), None) => {}
+                (Err(e), Some((reason, message))) => {
+                    assert_eq!((e.reason.as_str(), e.message.as_str()), (reason, message.as_str()), "{name}");
+                    assert!(!e.message.contains("PRIVATE KEY"), "{name}: no key material in messages");
+                }
+                (Ok(_), Some(expected)) => panic!("{name}: accepted, expected {expected:?}"),
+                (Err(e), None) => panic!("{name}: refused: {e}"),
+            }
+        }
     }
 }

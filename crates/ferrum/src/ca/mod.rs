@@ -4,7 +4,7 @@ mod backend;
 mod spec;
 
 pub use backend::CaSigner;
-pub use spec::{CaIssuerSpec, FerrumIssuerSpec, kinds};
+pub use spec::{CaIssuerSpec, FerrumIssuerSpec, IssuerPolicy, kinds};
 
 /// Issuer reasons of the `ca` backend.
 pub mod reasons {

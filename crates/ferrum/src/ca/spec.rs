@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::IssuerKinds;
+use crate::x509::names::SanType;
 
 /// Ferrum's kinds: `FerrumIssuer` and `FerrumClusterIssuer` in `ferrum.dev/v1alpha1`.
 pub fn kinds() -> IssuerKinds {
@@ -17,6 +18,20 @@ pub struct FerrumIssuerSpec {
     /// Sign with a CA certificate and private key stored in a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<CaIssuerSpec>,
+    /// Rules for requests beyond the defaults (not a backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<IssuerPolicy>,
+}
+
+/// What an issuer accepts beyond Ferrum's default request rules.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuerPolicy {
+    /// subjectAltName types to accept although cert-manager's approvers cannot see them
+    /// (refused by default): `OtherName`, `X400Address`, `DirectoryName`, `EdiPartyName`,
+    /// `RegisteredID`.
+    #[serde(default, rename = "allowedSubjectAltNameTypes", skip_serializing_if = "Vec::is_empty")]
+    pub allowed_subject_alt_name_types: Vec<SanType>,
 }
 
 impl FerrumIssuerSpec {
@@ -33,6 +48,10 @@ impl FerrumIssuerSpec {
 pub struct CaIssuerSpec {
     /// Name of a `kubernetes.io/tls` Secret: `tls.crt` (the CA, optionally followed by its
     /// chain), `tls.key` (PKCS#1, SEC1 or PKCS#8), optional `ca.crt` (the root).
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub secret_name: String,
     /// CRL distribution point URLs written into issued certificates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

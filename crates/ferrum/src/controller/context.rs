@@ -9,7 +9,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::Config;
 use super::events::{Note, Publisher};
-use crate::api::{Issuer, IssuerScope};
+use crate::api::{IssuerScope, WatchedIssuer};
 use crate::backoff::RetryTracker;
 use crate::decision::IssuerKey;
 use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
@@ -23,8 +23,8 @@ pub struct Context<S: Signer> {
     pub(crate) config: Config,
     /// The backend.
     pub(crate) signer: S,
-    namespaced: Store<Issuer<S::Spec>>,
-    cluster: Store<Issuer<S::Spec>>,
+    namespaced: Store<WatchedIssuer<S::Spec>>,
+    cluster: Store<WatchedIssuer<S::Spec>>,
     /// Retry state per request UID.
     pub(crate) retries: RetryTracker,
     /// UIDs of requests we wrote a terminal status to and whose echo we have not yet seen:
@@ -40,8 +40,8 @@ impl<S: Signer> Context<S> {
         client: Client,
         config: Config,
         signer: S,
-        namespaced: Store<Issuer<S::Spec>>,
-        cluster: Store<Issuer<S::Spec>>,
+        namespaced: Store<WatchedIssuer<S::Spec>>,
+        cluster: Store<WatchedIssuer<S::Spec>>,
         metrics: std::sync::Arc<Metrics>,
     ) -> Self {
         Self {
@@ -58,7 +58,7 @@ impl<S: Signer> Context<S> {
     }
 
     /// The cached issuer a key names.
-    pub(crate) fn issuer(&self, key: &IssuerKey) -> Option<std::sync::Arc<Issuer<S::Spec>>> {
+    pub(crate) fn issuer(&self, key: &IssuerKey) -> Option<std::sync::Arc<WatchedIssuer<S::Spec>>> {
         let ar = self.config.kinds.api_resource(key.scope);
         let mut object_ref = ObjectRef::new_with(&key.name, ar);
         if let Some(ns) = &key.namespace {
@@ -68,7 +68,7 @@ impl<S: Signer> Context<S> {
     }
 
     /// The issuer cache of a scope.
-    pub(crate) fn store(&self, scope: IssuerScope) -> &Store<Issuer<S::Spec>> {
+    pub(crate) fn store(&self, scope: IssuerScope) -> &Store<WatchedIssuer<S::Spec>> {
         match scope {
             IssuerScope::Namespaced => &self.namespaced,
             IssuerScope::Cluster => &self.cluster,

@@ -18,6 +18,10 @@ use tracing::warn;
 const QUEUE: usize = 4096;
 /// Events published at once.
 const CONCURRENCY: usize = 8;
+/// The longest `note` the apiserver accepts on an events.k8s.io/v1 Event, in bytes.
+pub(crate) const MAX_NOTE_BYTES: usize = 1024;
+/// The longest `reason` and `action`, in characters.
+const MAX_REASON_CHARS: usize = 128;
 
 /// One event to publish.
 #[derive(Debug)]
@@ -77,13 +81,41 @@ async fn publish(client: Client, controller: &str, instance: Option<String>, not
         },
         event_time: Some(MicroTime(Timestamp::now())),
         type_: Some(if note.warning { "Warning" } else { "Normal" }.to_owned()),
-        reason: Some(note.reason),
-        note: Some(note.note),
-        action: Some(note.action),
+        reason: Some(fit(note.reason, MAX_REASON_CHARS)),
+        note: Some(fit(note.note, MAX_NOTE_BYTES)),
+        action: Some(fit(note.action, MAX_REASON_CHARS)),
         regarding: Some(note.regarding),
         reporting_controller: Some(controller.to_owned()),
         reporting_instance: Some(instance.unwrap_or_else(|| controller.to_owned())),
         ..Default::default()
     };
     Api::<Event>::namespaced(client, &namespace).create(&PostParams::default(), &event).await.map(|_| ())
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, ending in `...` when cut: an
+/// event whose note is too long is refused by the apiserver, and a refused event is lost.
+pub(crate) fn fit(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_notes_are_cut_not_dropped() {
+        assert_eq!(fit("short".into(), MAX_NOTE_BYTES), "short");
+        let exact = "a".repeat(MAX_NOTE_BYTES);
+        assert_eq!(fit(exact.clone(), MAX_NOTE_BYTES), exact);
+        let cut = fit("é".repeat(1000), MAX_NOTE_BYTES);
+        assert!(cut.len() <= MAX_NOTE_BYTES && cut.ends_with("..."), "{}", cut.len());
+        assert!(cut.trim_end_matches("...").chars().all(|c| c == 'é'));
+    }
 }

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::context::Context;
 use super::status::issuer_status_patch;
 use crate::Error;
-use crate::api::{Issuer, IssuerScope};
+use crate::api::{IssuerScope, Parsed, WatchedIssuer};
 use crate::metrics::IssuerLabels;
 use crate::signer::{IssuerContext, IssuerError, Signer};
 
@@ -37,9 +37,9 @@ pub(super) fn scoped<S: Signer>(ctx: &Arc<Context<S>>, scope: IssuerScope) -> Ar
 pub(super) fn controller<S: Signer>(
     ctx: &Arc<Context<S>>,
     scope: IssuerScope,
-    api: Api<Issuer<S::Spec>>,
+    api: Api<WatchedIssuer<S::Spec>>,
     client: &kube::Client,
-) -> Controller<Issuer<S::Spec>> {
+) -> Controller<WatchedIssuer<S::Spec>> {
     let ar = ctx.config.kinds.api_resource(scope);
     let controller = Controller::new_with(api, watcher::Config::default(), ar.clone());
     let store = controller.store();
@@ -60,7 +60,9 @@ pub(super) fn controller<S: Signer>(
             .state()
             .iter()
             .filter(|issuer| ctx.secret_namespace(scope, issuer.metadata.namespace.as_deref()) == secret_ns)
-            .filter(|issuer| ctx.signer.secret_names(&issuer.spec).contains(&secret_name))
+            .filter(|issuer| {
+                issuer.spec.valid().is_some_and(|spec| ctx.signer.secret_names(spec).contains(&secret_name))
+            })
             .map(|issuer| ObjectRef::from_obj_with(issuer.as_ref(), ar.clone()))
             .collect::<Vec<_>>()
     };
@@ -68,15 +70,23 @@ pub(super) fn controller<S: Signer>(
 }
 
 /// Checks one issuer and records the result.
-pub(super) async fn reconcile<S: Signer>(issuer: Arc<Issuer<S::Spec>>, ctx: Arc<Scoped<S>>) -> Result<Action, Error> {
+pub(super) async fn reconcile<S: Signer>(
+    issuer: Arc<WatchedIssuer<S::Spec>>,
+    ctx: Arc<Scoped<S>>,
+) -> Result<Action, Error> {
     let shared = &ctx.shared;
-    let issuer_ctx = IssuerContext {
-        scope: ctx.scope,
-        name: issuer.metadata.name.as_deref().unwrap_or_default(),
-        secret_namespace: shared.secret_namespace(ctx.scope, issuer.metadata.namespace.as_deref()),
-        spec: &issuer.spec,
+    let result = match &issuer.spec {
+        Parsed::Valid(spec) => {
+            let issuer_ctx = IssuerContext {
+                scope: ctx.scope,
+                name: issuer.metadata.name.as_deref().unwrap_or_default(),
+                secret_namespace: shared.secret_namespace(ctx.scope, issuer.metadata.namespace.as_deref()),
+                spec,
+            };
+            shared.signer.check(&issuer_ctx).await
+        }
+        Parsed::Invalid(why) => Err(IssuerError::new(crate::reasons::INVALID_SPEC, why.clone())),
     };
-    let result = shared.signer.check(&issuer_ctx).await;
     let ready = match &result {
         Ok(health) => Ok(health.message.as_str()),
         Err(e) => Err((e.reason.as_str(), e.message.as_str())),
@@ -114,7 +124,7 @@ pub(super) async fn reconcile<S: Signer>(issuer: Arc<Issuer<S::Spec>>, ctx: Arc<
 pub(super) async fn mark_not_ready<S: Signer>(
     ctx: &Context<S>,
     scope: IssuerScope,
-    issuer: &Issuer<S::Spec>,
+    issuer: &WatchedIssuer<S::Spec>,
     error: &IssuerError,
 ) -> Result<(), Error> {
     write(ctx, scope, issuer, Err((&error.reason, &error.message))).await.map(|_| ())
@@ -123,7 +133,7 @@ pub(super) async fn mark_not_ready<S: Signer>(
 async fn write<S: Signer>(
     ctx: &Context<S>,
     scope: IssuerScope,
-    issuer: &Issuer<S::Spec>,
+    issuer: &WatchedIssuer<S::Spec>,
     ready: Result<&str, (&str, &str)>,
 ) -> Result<bool, Error> {
     let kinds = &ctx.config.kinds;
@@ -131,7 +141,7 @@ async fn write<S: Signer>(
         return Ok(false);
     };
     let ar = kinds.api_resource(scope);
-    let api: Api<Issuer<S::Spec>> = match scope {
+    let api: Api<WatchedIssuer<S::Spec>> = match scope {
         IssuerScope::Namespaced => {
             Api::namespaced_with(ctx.client.clone(), issuer.metadata.namespace.as_deref().unwrap_or_default(), &ar)
         }
@@ -143,7 +153,11 @@ async fn write<S: Signer>(
 }
 
 /// Requeues an issuer whose check could not be recorded.
-pub(super) fn error_policy<S: Signer>(issuer: Arc<Issuer<S::Spec>>, error: &Error, ctx: Arc<Scoped<S>>) -> Action {
+pub(super) fn error_policy<S: Signer>(
+    issuer: Arc<WatchedIssuer<S::Spec>>,
+    error: &Error,
+    ctx: Arc<Scoped<S>>,
+) -> Action {
     ctx.shared.count_error("issuer", error);
     warn!(issuer = %issuer.name_any(), %error, "issuer reconcile failed; retrying");
     Action::requeue(Duration::from_secs(5))

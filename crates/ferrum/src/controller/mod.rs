@@ -8,10 +8,10 @@ pub mod status;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt, future};
+use futures::{FutureExt, Stream, StreamExt, future};
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
@@ -20,8 +20,9 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::{WatchStreamExt, watcher};
 
 use prometheus_client::registry::Registry;
+use tracing::warn;
 
-use crate::api::{CertificateRequest, Issuer, IssuerKinds, IssuerScope};
+use crate::api::{CertificateRequest, IssuerKinds, IssuerScope, WatchedIssuer};
 use crate::decision;
 use crate::metrics::Metrics;
 use crate::signer::Signer;
@@ -65,6 +66,11 @@ impl Config {
     }
 }
 
+/// How long in-flight reconciles (a slow signer, say) may go on after shutdown was asked for;
+/// then the controllers stop regardless. Nothing is lost: a request whose status was not
+/// written is signed again by whoever runs next.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
 /// What the controllers report to the process around them.
 #[derive(Clone, Debug)]
 pub struct Observability {
@@ -72,13 +78,66 @@ pub struct Observability {
     pub metrics: Arc<Metrics>,
     /// Set once every cache has listed its objects (the readiness probe).
     pub ready: Arc<AtomicBool>,
+    /// Whether the watches are currently healthy (the readiness probe).
+    pub watches: Arc<WatchHealth>,
 }
 
 impl Default for Observability {
     /// Metrics in a private registry, nobody watching readiness.
     fn default() -> Self {
-        Self { metrics: Arc::new(Metrics::new(&mut Registry::default())), ready: Arc::default() }
+        Self {
+            metrics: Arc::new(Metrics::new(&mut Registry::default())),
+            ready: Arc::default(),
+            watches: Arc::default(),
+        }
     }
+}
+
+/// The watches the controllers depend on, and whether each last answered or failed.
+#[derive(Debug, Default)]
+pub struct WatchHealth {
+    /// One bit per [`Watch`] whose last event was an error.
+    failing: AtomicU8,
+}
+
+/// A watch whose health is tracked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// CertificateRequests.
+    Requests = 1,
+    /// Namespaced issuers.
+    NamespacedIssuers = 2,
+    /// Cluster issuers.
+    ClusterIssuers = 4,
+}
+
+impl WatchHealth {
+    /// Whether no watch is failing now.
+    pub fn healthy(&self) -> bool {
+        self.failing.load(Ordering::SeqCst) == 0
+    }
+
+    fn record(&self, watch: Watch, ok: bool) {
+        if ok {
+            self.failing.fetch_and(!(watch as u8), Ordering::SeqCst);
+        } else {
+            self.failing.fetch_or(watch as u8, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Passes a watch's events on, recording its health and logging its errors at warn.
+fn tracked<K, S>(stream: S, watch: Watch, health: Arc<WatchHealth>) -> impl Stream<Item = S::Item> + Send
+where
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+{
+    stream.inspect(move |event| match event {
+        Ok(_) => health.record(watch, true),
+        Err(error) => {
+            warn!(?watch, %error, "watch failed; retrying with backoff");
+            health.record(watch, false);
+        }
+    })
 }
 
 /// Runs the request controller and both issuer controllers until `shutdown` resolves.
@@ -105,22 +164,29 @@ pub async fn run_with<S: Signer>(
     let ar_cl = kinds.api_resource(IssuerScope::Cluster);
     let wc = watcher::Config::default();
     let ns_api = match &config.namespace {
-        Some(ns) => Api::<Issuer<S::Spec>>::namespaced_with(client.clone(), ns, &ar_ns),
-        None => Api::<Issuer<S::Spec>>::all_with(client.clone(), &ar_ns),
+        Some(ns) => Api::<WatchedIssuer<S::Spec>>::namespaced_with(client.clone(), ns, &ar_ns),
+        None => Api::<WatchedIssuer<S::Spec>>::all_with(client.clone(), &ar_ns),
     };
     let requests_api = match &config.namespace {
         Some(ns) => Api::<CertificateRequest>::namespaced(client.clone(), ns),
         None => Api::<CertificateRequest>::all(client.clone()),
     };
-    let cl_api = Api::<Issuer<S::Spec>>::all_with(client.clone(), &ar_cl);
+    let cl_api = Api::<WatchedIssuer<S::Spec>>::all_with(client.clone(), &ar_cl);
 
     // The request controller's view of the issuers: a reflector updates its store before it
     // passes an event on, so a request reconciled because its issuer changed sees the change.
     let ns_writer = Writer::new(ar_ns.clone());
     let cl_writer = Writer::new(ar_cl.clone());
     let (ns_store, cl_store) = (ns_writer.as_reader(), cl_writer.as_reader());
-    let ns_events = watcher(ns_api.clone(), wc.clone()).default_backoff().reflect(ns_writer).applied_objects();
-    let cl_events = watcher(cl_api.clone(), wc.clone()).default_backoff().reflect(cl_writer).applied_objects();
+    let health = observability.watches.clone();
+    let ns_events = tracked(watcher(ns_api.clone(), wc.clone()), Watch::NamespacedIssuers, health.clone())
+        .default_backoff()
+        .reflect(ns_writer)
+        .applied_objects();
+    let cl_events = tracked(watcher(cl_api.clone(), wc.clone()), Watch::ClusterIssuers, health.clone())
+        .default_backoff()
+        .reflect(cl_writer)
+        .applied_objects();
 
     let ctx = Arc::new(Context::new(
         client.clone(),
@@ -134,8 +200,11 @@ pub async fn run_with<S: Signer>(
     // Requests are cached compacted (see `compact`): at scale the cache is most of the memory.
     let request_writer = Writer::<CertificateRequest>::default();
     let request_store = request_writer.as_reader();
-    let request_events =
-        watcher(requests_api, wc.clone()).default_backoff().modify(compact).reflect(request_writer).applied_objects();
+    let request_events = tracked(watcher(requests_api, wc.clone()), Watch::Requests, health)
+        .default_backoff()
+        .modify(compact)
+        .reflect(request_writer)
+        .applied_objects();
     let requests = Controller::for_stream(request_events, request_store.clone());
     let ready_stores = (request_store.clone(), ns_store.clone(), cl_store.clone());
     tokio::spawn(async move {
@@ -162,15 +231,31 @@ pub async fn run_with<S: Signer>(
     let issuers_ns = issuer::controller(&ctx, IssuerScope::Namespaced, ns_api, &client)
         .graceful_shutdown_on(shutdown.clone())
         .run(issuer::reconcile, issuer::error_policy, issuer::scoped(&ctx, IssuerScope::Namespaced))
-        .for_each(|_| future::ready(()));
+        .for_each(log_watch_error);
     let issuers_cl = issuer::controller(&ctx, IssuerScope::Cluster, cl_api, &client)
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(issuer::reconcile, issuer::error_policy, issuer::scoped(&ctx, IssuerScope::Cluster))
-        .for_each(|_| future::ready(()));
+        .for_each(log_watch_error);
 
     let requests =
         requests_controller.run(request::reconcile, request::error_policy, ctx.clone()).for_each(|_| future::ready(()));
-    tokio::join!(requests, issuers_ns, issuers_cl);
+    let deadline = shutdown.then(|()| tokio::time::sleep(SHUTDOWN_GRACE));
+    tokio::select! {
+        _ = async { tokio::join!(requests, issuers_ns, issuers_cl) } => {}
+        () = deadline => warn!(grace = ?SHUTDOWN_GRACE, "in-flight reconciles did not finish in time; stopping anyway"),
+    }
+}
+
+/// Logs the watch errors a controller's own watches report (reconcile errors are logged by the
+/// error policies).
+fn log_watch_error<T, E>(result: Result<T, kube::runtime::controller::Error<E, watcher::Error>>) -> future::Ready<()>
+where
+    E: std::error::Error + 'static,
+{
+    if let Err(kube::runtime::controller::Error::QueueError(error)) = result {
+        warn!(%error, "issuer or Secret watch failed; retrying with backoff");
+    }
+    future::ready(())
 }
 
 /// Drops from a cached request what no decision reads: managed fields and the last-applied

@@ -15,7 +15,7 @@ use super::context::Context;
 use super::issuer::mark_not_ready;
 use super::status::{ISSUED_MESSAGE, Outcome, request_status_patch};
 use crate::Error;
-use crate::api::{CertificateRequest, Issuer, IssuerScope};
+use crate::api::{CertificateRequest, IssuerScope, WatchedIssuer};
 use crate::backoff::Retry;
 use crate::decision::{Decision, Gate, IssuerKey, decide, gate, is_terminal, issuer_readiness};
 use crate::metrics::KindLabels;
@@ -30,6 +30,10 @@ pub(super) async fn reconcile<S: Signer>(
     let key = match gate(&request, &ctx.config.kinds, ctx.config.approval_check) {
         Gate::NotOurs | Gate::AwaitApproval => return Ok(Action::await_change()),
         Gate::Done => {
+            if let Some(problems) = request.status.as_ref().map(|s| &s.problems).filter(|p| !p.is_empty()) {
+                warn!(request = %request.name_any(), namespace = request.namespace().unwrap_or_default(), ?problems,
+                    "the request's status cannot be read; it is left alone (it may already carry a certificate)");
+            }
             ctx.forget_finished(&uid);
             ctx.retries.forget(&uid);
             return Ok(Action::await_change());
@@ -46,7 +50,9 @@ pub(super) async fn reconcile<S: Signer>(
     super::wait_synced(ctx.store(key.scope)).await;
     let kind = ctx.config.kinds.kind(key.scope).to_owned();
     let issuer = ctx.issuer(&key);
-    match decide(&request, &key, &kind, issuer_readiness(issuer.as_deref())) {
+    let spec = issuer.as_ref().and_then(|i| i.spec.valid());
+    let names = spec.map(|spec| ctx.signer.name_policy(spec)).unwrap_or_default();
+    match decide(&request, &key, &kind, issuer_readiness(issuer.as_deref()), &names) {
         Decision::WaitForIssuer(message) => {
             write(&ctx, &request, &Outcome::Pending(message)).await?;
             Ok(Action::await_change())
@@ -59,7 +65,7 @@ pub(super) async fn reconcile<S: Signer>(
             if let Some(remaining) = ctx.retries.backoff_remaining(&uid, SystemTime::now()) {
                 return Ok(Action::requeue(remaining));
             }
-            let Some(issuer) = issuer else {
+            let (Some(issuer), Some(spec)) = (issuer.as_ref(), spec) else {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             };
             let (csr, template) = &*checked;
@@ -74,7 +80,7 @@ pub(super) async fn reconcile<S: Signer>(
                 scope: key.scope,
                 name: &key.name,
                 secret_namespace: ctx.secret_namespace(key.scope, key.namespace.as_deref()),
-                spec: &issuer.spec,
+                spec,
             };
             let started = std::time::Instant::now();
             let result = ctx.signer.sign(&sign_request, &issuer_ctx).await;
@@ -82,7 +88,7 @@ pub(super) async fn reconcile<S: Signer>(
                 .signing_seconds
                 .get_or_create(&KindLabels { kind: kind.clone() })
                 .observe(started.elapsed().as_secs_f64());
-            handle_signing(&ctx, &request, &key, &kind, &issuer, result).await
+            handle_signing(&ctx, &request, &key, &kind, issuer, result).await
         }
     }
 }
@@ -92,7 +98,7 @@ async fn handle_signing<S: Signer>(
     request: &CertificateRequest,
     key: &IssuerKey,
     kind: &str,
-    issuer: &Issuer<S::Spec>,
+    issuer: &WatchedIssuer<S::Spec>,
     result: Result<crate::signer::Signed, SignError>,
 ) -> Result<Action, Error> {
     let uid = request.metadata.uid.as_deref().unwrap_or_default();
@@ -189,7 +195,7 @@ pub(super) fn mapper<S: Signer>(
     ctx: Arc<Context<S>>,
     requests: Store<CertificateRequest>,
     scope: IssuerScope,
-) -> impl Fn(Issuer<S::Spec>) -> Vec<ObjectRef<CertificateRequest>> + Send + Sync + 'static {
+) -> impl Fn(WatchedIssuer<S::Spec>) -> Vec<ObjectRef<CertificateRequest>> + Send + Sync + 'static {
     move |issuer| {
         let name = issuer.name_any();
         let namespace = issuer.namespace();

@@ -3,13 +3,13 @@
 
 use aws_lc_rs::signature::{self as sig, RsaParameters, UnparsedPublicKey, VerificationAlgorithm};
 use const_oid::ObjectIdentifier;
-use der::{Decode, Encode};
-use rustls_pki_types::CertificateSigningRequestDer;
-use rustls_pki_types::pem::PemObject;
+use der::{Decode, Encode, Tagged};
+use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::Extension;
 use x509_cert::request::{CertReq, ExtensionReq};
 
 use super::oids;
+use super::pem::{PemError, decode_csr_pem};
 
 /// cert-manager's cap on the PEM size of `spec.request`.
 pub const MAX_CSR_PEM_BYTES: usize = 36_500;
@@ -60,6 +60,9 @@ pub enum KeyAlgorithm {
 pub enum SignatureAlgorithm {
     /// RSASSA-PKCS1-v1_5.
     RsaPkcs1(Hash),
+    /// RSASSA-PSS with MGF1 of the same hash and a salt as long as the hash (the only PSS
+    /// parameters Go's `crypto/x509`, and so cert-manager, accepts).
+    RsaPss(Hash),
     /// ECDSA.
     Ecdsa(Hash),
     /// Ed25519.
@@ -75,9 +78,9 @@ pub enum CsrError {
         /// Size seen.
         size: usize,
     },
-    /// No `CERTIFICATE REQUEST` PEM block.
-    #[error("spec.request holds no PEM block labelled CERTIFICATE REQUEST")]
-    NotPem,
+    /// Not exactly one `CERTIFICATE REQUEST` PEM block with only whitespace around it.
+    #[error(transparent)]
+    Pem(#[from] PemError),
     /// The DER is not a PKCS#10 request.
     #[error("spec.request is not a valid PKCS#10 certificate request: {0}")]
     Malformed(String),
@@ -100,7 +103,10 @@ pub enum CsrError {
     #[error("public key algorithm {0} is not accepted; use RSA, ECDSA or Ed25519")]
     UnsupportedKey(String),
     /// An unknown or unsupported signature algorithm.
-    #[error("signature algorithm {0} is not accepted; use PKCS#1 v1.5 RSA or ECDSA with SHA-256/384/512, or Ed25519")]
+    #[error(
+        "signature algorithm {0} is not accepted; use RSA (PKCS#1 v1.5, or PSS with MGF1 of the same hash and a \
+         salt of the hash's length) or ECDSA with SHA-256/384/512, or Ed25519"
+    )]
     UnsupportedSignature(String),
     /// The signature algorithm does not belong to the key type.
     #[error("signature algorithm {signature:?} does not match the CSR's {key:?} key")]
@@ -148,20 +154,24 @@ pub fn parse_csr(pem: &[u8]) -> Result<ValidatedCsr, CsrError> {
     if pem.len() > MAX_CSR_PEM_BYTES {
         return Err(CsrError::TooLarge { size: pem.len() });
     }
-    let der = CertificateSigningRequestDer::from_pem_slice(pem).map_err(|_| CsrError::NotPem)?;
-    let der = der.as_ref();
-    let req = CertReq::from_der(der).map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let der = decode_csr_pem(pem)?;
+    let req = CertReq::from_der(&der).map_err(|e| CsrError::Malformed(e.to_string()))?;
     let spki = &req.info.public_key;
+    // Keys and signatures are whole bytes: a BIT STRING with unused bits is not DER that Go
+    // (and so cert-manager) reads, and must not be signed either.
+    if spki.subject_public_key.unused_bits() != 0 || req.signature.unused_bits() != 0 {
+        return Err(CsrError::Malformed("a key or signature BIT STRING has unused bits".into()));
+    }
     let key =
         key_algorithm(&spki.algorithm.oid, spki.algorithm.parameters.as_ref(), spki.subject_public_key.raw_bytes())?;
-    let signature = signature_algorithm(&req.algorithm.oid)?;
+    let signature = signature_algorithm(&req.algorithm)?;
     let verifier = verifier(signature, key)?;
     let info = req.info.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?;
     UnparsedPublicKey::new(verifier, spki.subject_public_key.raw_bytes())
         .verify(&info, req.signature.raw_bytes())
         .map_err(|_| CsrError::BadSignature)?;
     Ok(ValidatedCsr {
-        der: der.to_vec(),
+        der,
         subject: req.info.subject.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?,
         subject_is_empty: req.info.subject.is_empty(),
         public_key_info: spki.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?,
@@ -199,9 +209,9 @@ fn key_algorithm(oid: &ObjectIdentifier, params: Option<&der::Any>, key: &[u8]) 
     }
 }
 
-fn signature_algorithm(oid: &ObjectIdentifier) -> Result<SignatureAlgorithm, CsrError> {
+fn signature_algorithm(algorithm: &AlgorithmIdentifierOwned) -> Result<SignatureAlgorithm, CsrError> {
     use SignatureAlgorithm::*;
-    match *oid {
+    match algorithm.oid {
         oids::SHA256_WITH_RSA => Ok(RsaPkcs1(Hash::Sha256)),
         oids::SHA384_WITH_RSA => Ok(RsaPkcs1(Hash::Sha384)),
         oids::SHA512_WITH_RSA => Ok(RsaPkcs1(Hash::Sha512)),
@@ -211,9 +221,67 @@ fn signature_algorithm(oid: &ObjectIdentifier) -> Result<SignatureAlgorithm, Csr
         oids::ED25519 => Ok(Ed25519),
         oids::SHA1_WITH_RSA | oids::ECDSA_WITH_SHA1 => Err(CsrError::Sha1Signature),
         oids::DSA_WITH_SHA1 | oids::DSA_WITH_SHA256 => Err(CsrError::Dsa),
-        oids::RSASSA_PSS => Err(CsrError::UnsupportedSignature("RSASSA-PSS".into())),
+        oids::RSASSA_PSS => pss_hash(algorithm.parameters.as_ref()).map(RsaPss),
         other => Err(CsrError::UnsupportedSignature(other.to_string())),
     }
+}
+
+/// RSASSA-PSS-params (RFC 4055). Absent fields take their ASN.1 defaults (SHA-1, MGF1 with
+/// SHA-1, salt 20, trailer 1), which the checks below then refuse by name, as Go does.
+#[derive(der::Sequence)]
+struct PssParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    hash: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    mask_gen: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    salt_length: Option<u32>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    trailer_field: Option<u32>,
+}
+
+/// The hash of an accepted set of PSS parameters: the only ones Go's `crypto/x509` verifies
+/// (SHA-256/384/512, MGF1 with the same hash, salt as long as the hash, trailer field 1).
+/// Anything else is refused, naming what differs.
+fn pss_hash(params: Option<&der::Any>) -> Result<Hash, CsrError> {
+    let refuse = |why: &str| CsrError::UnsupportedSignature(format!("RSASSA-PSS with {why}"));
+    let params = params
+        .and_then(|p| p.to_der().ok())
+        .and_then(|der| PssParams::from_der(&der).ok())
+        .ok_or_else(|| refuse("missing or malformed parameters"))?;
+    let null_or_absent =
+        |p: &Option<der::Any>| p.as_ref().is_none_or(|a| a.tag() == der::Tag::Null && a.value().is_empty());
+    let Some(hash_algorithm) = params.hash else {
+        return Err(refuse("SHA-1 (the default hash); use SHA-256, SHA-384 or SHA-512"));
+    };
+    let (hash, salt) = match hash_algorithm.oid {
+        oids::SHA256 => (Hash::Sha256, 32),
+        oids::SHA384 => (Hash::Sha384, 48),
+        oids::SHA512 => (Hash::Sha512, 64),
+        other => return Err(refuse(&format!("hash {other}; use SHA-256, SHA-384 or SHA-512"))),
+    };
+    if !null_or_absent(&hash_algorithm.parameters) {
+        return Err(refuse("parameters on its hash algorithm"));
+    }
+    let mgf_hash = params
+        .mask_gen
+        .as_ref()
+        .filter(|m| m.oid == oids::MGF1)
+        .and_then(|m| m.parameters.as_ref())
+        .and_then(|p| p.to_der().ok())
+        .and_then(|der| AlgorithmIdentifierOwned::from_der(&der).ok());
+    match mgf_hash {
+        Some(mgf) if mgf.oid == hash_algorithm.oid && null_or_absent(&mgf.parameters) => {}
+        _ => return Err(refuse("a mask generation other than MGF1 with the signature's own hash")),
+    }
+    let salt_length = params.salt_length.unwrap_or(20);
+    if salt_length != salt {
+        return Err(refuse(&format!("a salt of {salt_length} bytes; the salt must be as long as the hash ({salt})")));
+    }
+    if params.trailer_field.is_some_and(|t| t != 1) {
+        return Err(refuse("a trailer field other than 1"));
+    }
+    Ok(hash)
 }
 
 fn verifier(signature: SignatureAlgorithm, key: KeyAlgorithm) -> Result<&'static dyn VerificationAlgorithm, CsrError> {
@@ -222,6 +290,9 @@ fn verifier(signature: SignatureAlgorithm, key: KeyAlgorithm) -> Result<&'static
         (SignatureAlgorithm::RsaPkcs1(Sha256), KeyAlgorithm::Rsa { .. }) => &sig::RSA_PKCS1_2048_8192_SHA256,
         (SignatureAlgorithm::RsaPkcs1(Sha384), KeyAlgorithm::Rsa { .. }) => &sig::RSA_PKCS1_2048_8192_SHA384,
         (SignatureAlgorithm::RsaPkcs1(Sha512), KeyAlgorithm::Rsa { .. }) => &sig::RSA_PKCS1_2048_8192_SHA512,
+        (SignatureAlgorithm::RsaPss(Sha256), KeyAlgorithm::Rsa { .. }) => &sig::RSA_PSS_2048_8192_SHA256,
+        (SignatureAlgorithm::RsaPss(Sha384), KeyAlgorithm::Rsa { .. }) => &sig::RSA_PSS_2048_8192_SHA384,
+        (SignatureAlgorithm::RsaPss(Sha512), KeyAlgorithm::Rsa { .. }) => &sig::RSA_PSS_2048_8192_SHA512,
         (SignatureAlgorithm::Ecdsa(Sha256), KeyAlgorithm::Ecdsa(P256)) => &sig::ECDSA_P256_SHA256_ASN1,
         (SignatureAlgorithm::Ecdsa(Sha384), KeyAlgorithm::Ecdsa(P256)) => &sig::ECDSA_P256_SHA384_ASN1,
         (SignatureAlgorithm::Ecdsa(Sha512), KeyAlgorithm::Ecdsa(P256)) => &sig::ECDSA_P256_SHA512_ASN1,

@@ -152,6 +152,9 @@ pub fn tbs_certificate(
     if let Some(san) = &template.subject_alt_name {
         extensions.push(san.clone());
     }
+    if let Some(constraints) = &template.name_constraints {
+        extensions.push(constraints.clone());
+    }
     if !urls.crl_distribution_points.is_empty() {
         let mut points = Vec::new();
         for url in &urls.crl_distribution_points {

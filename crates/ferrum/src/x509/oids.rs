@@ -4,6 +4,14 @@ use const_oid::ObjectIdentifier as Oid;
 
 /// rsaEncryption.
 pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+/// SHA-256 (as a hash algorithm, in PSS parameters).
+pub const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
+/// SHA-384.
+pub const SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.2");
+/// SHA-512.
+pub const SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.3");
+/// MGF1, the mask generation function of RSASSA-PSS.
+pub const MGF1: Oid = Oid::new_unwrap("1.2.840.113549.1.1.8");
 /// RSASSA-PSS.
 pub const RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
 /// sha1WithRSAEncryption.

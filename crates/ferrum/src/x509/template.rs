@@ -14,6 +14,7 @@ use der::flagset::FlagSet;
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
 
+use super::constraints::{ConstraintError, requested_name_constraints};
 use super::csr::ValidatedCsr;
 use super::duration::parse_go_duration;
 use super::oids::{self, eku};
@@ -72,6 +73,9 @@ pub enum PolicyError {
     /// A requested extension does not decode.
     #[error("the CSR's {0} extension does not decode")]
     BadExtension(&'static str),
+    /// Requested name constraints cannot be carried.
+    #[error(transparent)]
+    NameConstraints(#[from] ConstraintError),
 }
 
 /// The certificate to issue, apart from what only the issuer knows.
@@ -93,6 +97,8 @@ pub struct CertificateTemplate {
     pub ext_key_usage: Vec<ObjectIdentifier>,
     /// The subjectAltName extension, copied from the CSR; critical when the subject is empty.
     pub subject_alt_name: Option<Extension>,
+    /// Name constraints requested by a sub-CA's CSR (see [`super::constraints`]).
+    pub name_constraints: Option<Extension>,
 }
 
 /// Applies the policy.
@@ -141,6 +147,7 @@ pub fn certificate_template(
         }
     }
 
+    let name_constraints = requested_name_constraints(csr, profile.is_ca)?;
     let subject_alt_name =
         csr.extension(oids::SUBJECT_ALT_NAME).map(|ext| Extension { critical: csr.subject_is_empty, ..ext.clone() });
     Ok(CertificateTemplate {
@@ -152,6 +159,7 @@ pub fn certificate_template(
         key_usage,
         ext_key_usage,
         subject_alt_name,
+        name_constraints,
     })
 }
 

@@ -9,9 +9,12 @@ use x509_parser::oid_registry;
 use x509_parser::prelude::*;
 
 use super::chain::CaBundle;
-use super::csr::{CsrError, Curve, Hash, KeyAlgorithm, SignatureAlgorithm, parse_csr};
+use super::constraints::ConstraintError;
+use super::csr::{CsrError, Curve, Hash, KeyAlgorithm, MAX_CSR_PEM_BYTES, SignatureAlgorithm, parse_csr};
 use super::issue::{Lifetime, PublishedUrls, assemble, random_serial, tbs_certificate};
 use super::key::{CertificateSigner, SoftwareKey};
+use super::names::{NameError, NamePolicy, SanType, check_names};
+use super::pem::PemError;
 use super::template::{PolicyError, RequestedProfile, certificate_template};
 use crate::encoding::pem_encode;
 
@@ -92,7 +95,7 @@ fn refused_requests() {
     assert_eq!(parse_csr(&dsa).unwrap_err(), CsrError::Dsa);
 
     assert!(matches!(parse_csr(&vec![b'a'; 36_501]).unwrap_err(), CsrError::TooLarge { size: 36_501 }));
-    assert_eq!(parse_csr(b"not a csr").unwrap_err(), CsrError::NotPem);
+    assert_eq!(parse_csr(b"not a csr").unwrap_err(), CsrError::Pem(PemError::NoBlock));
     let junk = pem_encode("CERTIFICATE REQUEST", b"\x30\x03\x02\x01\x01");
     assert!(matches!(parse_csr(junk.as_bytes()).unwrap_err(), CsrError::Malformed(_)));
 }
@@ -295,4 +298,168 @@ fn keys_that_do_not_load_say_so_without_key_material() {
     assert!(!err.to_string().contains("AAAA"));
     let key = SoftwareKey::from_pem(&openssl_ca(K_P256, &[]).2).unwrap();
     assert_eq!(format!("{key:?}"), "SoftwareKey::Ecdsa(<redacted>)");
+}
+
+const PSS: &[&str] = &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest"];
+
+#[test]
+fn rsa_pss_requests_are_accepted_with_go_parameters_only() {
+    use Hash::*;
+    for (digest, hash) in [("-sha256", Sha256), ("-sha384", Sha384), ("-sha512", Sha512)] {
+        let pem = csr(K_RSA2048, Some(digest), "/CN=pss.example", PSS);
+        let checked = parse_csr(&pem).unwrap_or_else(|e| panic!("{digest}: {e}"));
+        assert_eq!(checked.signature, SignatureAlgorithm::RsaPss(hash), "{digest}");
+    }
+    let salt20 = csr(
+        K_RSA2048,
+        Some("-sha256"),
+        "/CN=pss.example",
+        &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:20"],
+    );
+    let err = parse_csr(&salt20).unwrap_err();
+    assert_eq!(
+        err,
+        CsrError::UnsupportedSignature(
+            "RSASSA-PSS with a salt of 20 bytes; the salt must be as long as the hash (32)".into()
+        )
+    );
+    let mgf_sha1 = csr(
+        K_RSA2048,
+        Some("-sha256"),
+        "/CN=pss.example",
+        &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest", "-sigopt", "rsa_mgf1_md:sha1"],
+    );
+    assert_eq!(
+        parse_csr(&mgf_sha1).unwrap_err(),
+        CsrError::UnsupportedSignature(
+            "RSASSA-PSS with a mask generation other than MGF1 with the signature's own hash".into()
+        )
+    );
+}
+
+#[test]
+fn csr_size_cap_is_exact() {
+    let pem = csr(K_P256, Some("-sha256"), "/CN=cap.example", &[]);
+    // Whitespace around the block counts towards the cap, as cert-manager counts the field.
+    let padded = |len: usize| {
+        let mut p = pem.clone();
+        p.resize(len, b'\n');
+        p
+    };
+    assert!(parse_csr(&padded(MAX_CSR_PEM_BYTES)).is_ok(), "36,500 bytes are accepted");
+    assert_eq!(parse_csr(&padded(MAX_CSR_PEM_BYTES + 1)).unwrap_err(), CsrError::TooLarge { size: 36_501 });
+}
+
+fn names_of(extra: &[&str], subject: &str) -> Result<(), NameError> {
+    let checked = parse_csr(&csr(K_P256, Some("-sha256"), subject, extra)).unwrap();
+    check_names(&checked, &NamePolicy::default())
+}
+
+#[test]
+fn names_are_parsed_and_refused_with_the_reason() {
+    let san = |value: &str| vec!["-addext".to_owned(), format!("subjectAltName={value}")];
+    let ok = san("DNS:a.example,DNS:*.b.example,IP:10.0.0.1,IP:2001:db8::1,URI:spiffe://c/ns/x,email:o@example.com");
+    assert_eq!(names_of(&ok.iter().map(String::as_str).collect::<Vec<_>>(), "/CN=a.example"), Ok(()));
+    assert_eq!(names_of(&[], "/CN=a/CN=b"), Err(NameError::DuplicateCommonName(2)));
+    assert_eq!(names_of(&[], "/O=x/CN=a/OU=y/CN=b/CN=c"), Err(NameError::DuplicateCommonName(3)));
+
+    let refused: Vec<(String, SanType)> = vec![
+        ("otherName:1.3.6.1.4.1.311.20.2.3;UTF8:user@example.com".into(), SanType::OtherName),
+        ("dirName:dir_sect".into(), SanType::DirectoryName),
+        ("RID:1.2.3.4".into(), SanType::RegisteredID),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dir.cnf"), "[req]\ndistinguished_name=dn\n[dn]\n[dir_sect]\nCN=Hidden\n").unwrap();
+    let config = dir.path().join("dir.cnf");
+    for (value, t) in refused {
+        let pem = csr(
+            K_P256,
+            Some("-sha256"),
+            "/CN=x",
+            &["-config", config.to_str().unwrap(), "-addext", &format!("subjectAltName={value}")],
+        );
+        let checked = parse_csr(&pem).unwrap();
+        assert_eq!(check_names(&checked, &NamePolicy::default()), Err(NameError::SanTypeNotAllowed(t)), "{value}");
+        assert!(
+            check_names(&checked, &NamePolicy::default())
+                .unwrap_err()
+                .to_string()
+                .contains("allowedSubjectAltNameTypes")
+        );
+        assert_eq!(check_names(&checked, &NamePolicy::allowing(&[t])), Ok(()), "{value} allowed by the issuer");
+    }
+
+    // Malformed entries, written as raw DER: [7] of 5 bytes, an empty [2], a URI with a space.
+    let raw = |der: &str| vec!["-addext".to_owned(), format!("subjectAltName=DER:{der}")];
+    let cases = [
+        ("300a87050102030405820161", "IP address"),
+        ("30058200820161", "DNS name"),
+        ("300b8609687474703a2f2f6120", "URI"),
+    ];
+    for (der, kind) in cases {
+        let args = raw(der);
+        let err = names_of(&args.iter().map(String::as_str).collect::<Vec<_>>(), "/CN=x").unwrap_err();
+        assert!(matches!(&err, NameError::Malformed { index: 1, kind: k, .. } if *k == kind), "{der}: {err}");
+    }
+}
+
+#[test]
+fn sub_ca_name_constraints_are_carried_as_cert_manager_does() {
+    let (dir, ca_crt, ca_key) = openssl_ca(K_P256, &[]);
+    let request = csr(
+        K_P256,
+        Some("-sha256"),
+        "/CN=Sub CA",
+        &[
+            "-addext",
+            "basicConstraints=critical,CA:TRUE,pathlen:0",
+            "-addext",
+            "nameConstraints=critical,permitted;email:.example.com,permitted;IP:10.1.2.3/255.255.0.0,permitted;DNS:.example.com,excluded;DNS:bad.example.com",
+        ],
+    );
+    let (der, _) = issue(&ca_crt, &ca_key, &request, &profile(true, &[]), &PublishedUrls::default());
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    let bc = cert.basic_constraints().unwrap().unwrap();
+    assert!(
+        bc.value.ca && bc.value.path_len_constraint.is_none(),
+        "the CSR's pathLen is dropped, as cert-manager does"
+    );
+    let nc = cert.extensions().iter().find(|e| e.oid == oid_registry::OID_X509_EXT_NAME_CONSTRAINTS).unwrap();
+    assert!(nc.critical);
+    // Re-encoded in Go's order (DNS, IP, email), the IP range masked.
+    let expected =
+        hex("3043 a02c 300e820c2e6578616d706c652e636f6d 300a87080a010000ffff0000 300e810c2e6578616d706c652e636f6d
+                        a113 3011820f6261642e6578616d706c652e636f6d");
+    assert_eq!(nc.value, expected.as_slice());
+    std::fs::write(dir.path().join("sub.pem"), pem_encode("CERTIFICATE", &der)).unwrap();
+    let out = Command::new("openssl")
+        .current_dir(dir.path())
+        .args(["verify", "-CAfile", "ca.crt", "sub.pem"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let leaf =
+        parse_csr(&csr(K_P256, Some("-sha256"), "/CN=x", &["-addext", "nameConstraints=permitted;DNS:.example.com"]))
+            .unwrap();
+    assert_eq!(
+        certificate_template(&profile(false, &[]), &leaf).unwrap_err(),
+        PolicyError::NameConstraints(ConstraintError::NotACa)
+    );
+    let dir_constraint = parse_csr(&csr(
+        K_P256,
+        Some("-sha256"),
+        "/CN=x",
+        &["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "nameConstraints=permitted;RID:1.2.3"],
+    ))
+    .unwrap();
+    assert_eq!(
+        certificate_template(&profile(true, &[]), &dir_constraint).unwrap_err(),
+        PolicyError::NameConstraints(ConstraintError::UnsupportedType(8))
+    );
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    let text: String = text.split_whitespace().collect();
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }

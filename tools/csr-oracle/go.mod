@@ -1,0 +1,3 @@
+module ferrum.dev/tools/csr-oracle
+
+go 1.24
