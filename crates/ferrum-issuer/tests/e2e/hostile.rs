@@ -42,19 +42,25 @@ fn b64(bytes: &[u8]) -> String {
     ferrum::encoding::base64_encode(bytes)
 }
 
-/// The base64 of `bytes` as Go also reads it but a strict decoder does not: a line break
-/// every 76 characters and non-zero trailing bits (when there is padding).
+/// The base64 of `bytes` as the apiserver accepts and Go reads it, but a strict decoder does
+/// not: non-zero trailing bits before the padding. (The apiserver's `format: byte` check refuses
+/// line breaks, so those never reach a watch.) Pads `bytes` with newlines so that there is
+/// padding to play with.
 fn go_only_base64(bytes: &[u8]) -> String {
-    let mut text = b64(bytes);
-    if text.ends_with('=') {
-        let trimmed = text.trim_end_matches('=').len();
-        let last = text.as_bytes()[trimmed - 1];
-        // 'A' (0) → 'B' (1): sets an unused low bit; any character in A-Y works the same.
-        if last.is_ascii_uppercase() && last != b'Z' {
-            text.replace_range(trimmed - 1..trimmed, &((last + 1) as char).to_string());
-        }
+    let mut bytes = bytes.to_vec();
+    while bytes.len() % 3 == 0 {
+        bytes.push(b'\n');
     }
-    text.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n")
+    let text = b64(&bytes);
+    let trimmed = text.trim_end_matches('=');
+    let padding = text.len() - trimmed.len();
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let last = ALPHABET.iter().position(|c| *c == trimmed.as_bytes()[trimmed.len() - 1]).unwrap();
+    let unused = if padding == 1 { 0b11 } else { 0b1111 };
+    let changed = ALPHABET[last | unused] as char;
+    let odd = format!("{}{changed}{}", &trimmed[..trimmed.len() - 1], "=".repeat(padding));
+    assert!(ferrum::encoding::base64_decode(&odd).is_err(), "a strict decoder refuses it");
+    odd
 }
 
 fn relabel(pem: &[u8], label: &str) -> String {
@@ -204,8 +210,9 @@ pub fn health_address(log: &str) -> Option<String> {
 }
 
 /// Objects the apiserver accepts but a strict reader would not: a request for another issuer
-/// whose base64 only Go reads, one whose Approved condition carries a timestamp in a format
-/// the apiserver accepts and `Time` does not, and one of ours with Go-only base64. Ferrum,
+/// whose base64 has non-zero trailing bits (Go reads it, a strict decoder does not), one whose
+/// Approved condition carries a timestamp that the apiserver's date-time pattern accepts (any
+/// character before the fraction, any two-digit offset) and `Time` does not, and one of ours with such base64. Ferrum,
 /// started and restarted with them present, syncs, reports ready and issues within 20 s.
 #[tokio::test(flavor = "multi_thread")]
 async fn poisoned_objects_do_not_stop_ferrum() {
@@ -218,7 +225,7 @@ async fn poisoned_objects_do_not_stop_ferrum() {
     create_raw(&h, "foreign-time", json!(b64(&csr_pem("t.example"))), foreign).await;
     let odd_time = json!({"apiVersion": "cert-manager.io/v1", "kind": "CertificateRequest", "status": {"conditions": [{
         "type": "Approved", "status": "True", "reason": "x", "message": "x",
-        "lastTransitionTime": "2026-11-30T10:00Z"}]}});
+        "lastTransitionTime": "2026-11-30T10:00:00x5+99:00"}]}});
     h.api::<CertificateRequest>()
         .patch_status("foreign-time", &PatchParams::apply("e2e-odd").force(), &Patch::Apply(odd_time))
         .await

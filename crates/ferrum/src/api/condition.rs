@@ -142,7 +142,7 @@ mod tests {
     fn odd_fields_read_as_absent() {
         let c: Condition = serde_json::from_value(serde_json::json!({
             "type": "Approved", "status": "True", "reason": 7,
-            "lastTransitionTime": "2026-11-30 10:00", "observedGeneration": "x"
+            "lastTransitionTime": "2026-11-30T10:00:00x5+99:00", "observedGeneration": "x"
         }))
         .unwrap();
         assert_eq!((c.type_.as_str(), c.status.as_str()), ("Approved", "True"));
