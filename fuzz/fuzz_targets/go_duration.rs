@@ -86,7 +86,7 @@ fn go_parse(orig: &str) -> Go {
         let unit: u64 = match &s[..i] {
             b"ns" => 1,
             b"us" => 1_000,
-            "µs".as_bytes() | "μs".as_bytes() => 1_000,
+            b"\xc2\xb5s" | b"\xce\xbcs" => 1_000, // µs (micro sign), μs (Greek mu)
             b"ms" => 1_000_000,
             b"s" => 1_000_000_000,
             b"m" => 60_000_000_000,

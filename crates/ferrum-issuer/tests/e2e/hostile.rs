@@ -48,7 +48,7 @@ fn b64(bytes: &[u8]) -> String {
 /// padding to play with.
 fn go_only_base64(bytes: &[u8]) -> String {
     let mut bytes = bytes.to_vec();
-    while bytes.len() % 3 == 0 {
+    while bytes.len().is_multiple_of(3) {
         bytes.push(b'\n');
     }
     let text = b64(&bytes);

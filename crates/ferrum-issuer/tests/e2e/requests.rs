@@ -171,7 +171,11 @@ async fn invalid_requests_fail_with_a_message_that_says_why() {
     };
 
     let cases: Vec<(&str, CertificateRequestSpec, &str)> = vec![
-        ("garbage", spec(b"garbage".to_vec(), issuer()), "spec.request holds no PEM block; expected exactly one labelled CERTIFICATE REQUEST"),
+        (
+            "garbage",
+            spec(b"garbage".to_vec(), issuer()),
+            "spec.request holds no PEM block; expected exactly one labelled CERTIFICATE REQUEST",
+        ),
         ("tampered", spec(tampered, issuer()), "signature does not verify"),
         ("sha1", spec(sha1, issuer()), "SHA-1"),
         ("rsa1024", spec(rsa1024, issuer()), "RSA key of 1024 bits"),

@@ -232,7 +232,9 @@ mod tests {
         let (expired, expired_key) = ca(true, (-10, -1));
         let (future, future_key) = ca(true, (1, 10));
         let ok = |c: &str, k: &str| vec![("tls.crt", c.as_bytes().to_vec()), ("tls.key", k.as_bytes().to_vec())];
-        let cases: Vec<(&str, Vec<(&str, Vec<u8>)>, Option<(&str, String)>)> = vec![
+        type Fields<'a> = Vec<(&'a str, Vec<u8>)>;
+        type Expected<'a> = Option<(&'a str, String)>;
+        let cases: Vec<(&str, Fields<'_>, Expected<'_>)> = vec![
             ("valid", ok(&crt, &key), None),
             ("crt at the cap", vec![("tls.crt", padded(&crt, 95_000)), ("tls.key", key.clone().into_bytes())], None),
             ("key at the cap", vec![("tls.crt", crt.clone().into_bytes()), ("tls.key", padded(&key, 13_000))], None),
