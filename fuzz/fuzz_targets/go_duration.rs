@@ -4,7 +4,7 @@
 //! int64 nanoseconds (accepted), which are not compared.
 #![no_main]
 
-use ferrum::x509::duration::parse_go_duration;
+use ferrum::x509::parse_go_duration;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug)]

@@ -6,8 +6,8 @@ use base64::Engine;
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
-use ferrum::encoding::pem_encode;
-use ferrum::x509::pem::decode_csr_pem;
+use ferrum::x509::decode_csr_pem;
+use ferrum_fuzz::pem_encode;
 use libfuzzer_sys::fuzz_target;
 
 const BEGIN_LINE: &[u8] = b"-----BEGIN CERTIFICATE REQUEST-----";

@@ -8,23 +8,28 @@
 #![no_main]
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use der::asn1::BitString;
+use der::asn1::{BitString, SetOfVec};
 use der::{Decode, Encode};
-use ferrum::encoding::pem_encode;
-use ferrum::x509::constraints::requested_name_constraints;
-use ferrum::x509::csr::{CsrError, ValidatedCsr, parse_csr};
-use ferrum::x509::names::{NamePolicy, SanType, check_names};
-use ferrum::x509::oids;
-use ferrum::x509::template::{MAX_DURATION, MIN_DURATION, RequestedProfile, certificate_template};
+use ferrum::x509::{
+    CsrError, NamePolicy, RequestedProfile, ValidatedCsr, certificate_template, check_names, parse_csr,
+};
+use ferrum_fuzz::{ALL_SAN_TYPES, ED25519, NAME_CONSTRAINTS, SUBJECT_ALT_NAME, extension, pem_encode};
 use libfuzzer_sys::fuzz_target;
+use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::{KeyUsages, NameConstraints};
-use x509_cert::request::CertReq;
+use x509_cert::name::Name;
+use x509_cert::request::{CertReq, ExtensionReq};
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 static KEY: LazyLock<Ed25519KeyPair> =
     LazyLock::new(|| Ed25519KeyPair::from_seed_unchecked(&[7; 32]).expect("fixed Ed25519 seed"));
+
+/// cert-manager's bounds (template.rs keeps its own constants private).
+const MIN_DURATION: Duration = Duration::from_secs(3600);
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 const USAGES: [&[&str]; 8] = [
     &[],
@@ -38,9 +43,8 @@ const USAGES: [&[&str]; 8] = [
 ];
 
 /// The request with the fixed key put in and its self-signature made again.
-fn resign(der: &[u8]) -> Option<Vec<u8>> {
-    let mut req = CertReq::from_der(der).ok()?;
-    let ed25519 = AlgorithmIdentifierOwned { oid: oids::ED25519, parameters: None };
+fn resign(mut req: CertReq) -> Option<Vec<u8>> {
+    let ed25519 = AlgorithmIdentifierOwned { oid: ED25519, parameters: None };
     req.info.public_key = SubjectPublicKeyInfoOwned {
         algorithm: ed25519.clone(),
         subject_public_key: BitString::from_bytes(KEY.public_key().as_ref()).ok()?,
@@ -51,36 +55,44 @@ fn resign(der: &[u8]) -> Option<Vec<u8>> {
     req.to_der().ok()
 }
 
+fn read(der: &[u8]) -> Result<ValidatedCsr, CsrError> {
+    parse_csr(pem_encode("CERTIFICATE REQUEST", der).as_bytes())
+}
+
 fn exercise(profile: &RequestedProfile, csr: &ValidatedCsr, names: &NamePolicy) {
     let _ = check_names(csr, names);
     let Ok(t) = certificate_template(profile, csr) else { return };
-    assert_eq!(t.is_ca, profile.is_ca);
-    assert_eq!(t.subject, csr.subject);
-    assert_eq!(t.public_key_info, csr.public_key_info);
-    assert!(!t.is_ca || t.key_usage.contains(KeyUsages::KeyCertSign), "a CA without cert sign");
-    assert!((MIN_DURATION..=MAX_DURATION).contains(&t.duration), "duration {:?} out of bounds", t.duration);
-    match (&t.subject_alt_name, csr.extension(oids::SUBJECT_ALT_NAME)) {
+    assert_eq!(t.is_ca(), profile.is_ca);
+    assert_eq!(t.subject(), csr.subject());
+    assert_eq!(t.public_key_info(), csr.public_key_info());
+    assert!(!t.is_ca() || t.key_usage().contains(KeyUsages::KeyCertSign), "a CA without cert sign");
+    assert!((MIN_DURATION..=MAX_DURATION).contains(&t.duration()), "duration {:?} out of bounds", t.duration());
+    match (t.subject_alt_name(), extension(csr, SUBJECT_ALT_NAME)) {
         (None, None) => {}
         (Some(issued), Some(asked)) => {
             assert_eq!(issued.extn_value, asked.extn_value, "SANs not copied byte for byte");
-            assert_eq!(issued.critical, csr.subject_is_empty);
+            let subject_is_empty = Name::from_der(csr.subject()).expect("checked subject").is_empty();
+            assert_eq!(issued.critical, subject_is_empty, "SAN criticality");
         }
         (issued, asked) => panic!("SAN issued {issued:?} for requested {asked:?}"),
     }
-    match (&t.name_constraints, csr.extension(oids::NAME_CONSTRAINTS)) {
+    match (t.name_constraints(), extension(csr, NAME_CONSTRAINTS)) {
         (None, None) => {}
         (Some(issued), Some(_)) => {
-            assert!(t.is_ca, "name constraints on a non-CA");
+            assert!(t.is_ca(), "name constraints on a non-CA");
             NameConstraints::from_der(issued.extn_value.as_bytes()).expect("issued nameConstraints must decode");
-            // What we issue, requested again, is issued unchanged.
-            let mut again = csr.clone();
-            for e in &mut again.extensions {
-                if e.extn_id == oids::NAME_CONSTRAINTS {
-                    *e = issued.clone();
-                }
-            }
-            let reissued = requested_name_constraints(&again, true).expect("issued nameConstraints re-read");
-            assert_eq!(reissued.as_ref(), Some(issued), "nameConstraints are not a fixed point");
+            // What we issue, requested again, is issued unchanged (a fixed point).
+            let exts: Vec<_> = csr
+                .extensions()
+                .iter()
+                .map(|e| if e.extn_id == NAME_CONSTRAINTS { issued.clone() } else { e.clone() })
+                .collect();
+            let mut req = CertReq::from_der(csr.der()).expect("a checked CSR decodes");
+            let attribute = Attribute::try_from(ExtensionReq(exts)).expect("extensionRequest encodes");
+            req.info.attributes = SetOfVec::try_from(vec![attribute]).expect("one attribute");
+            let again = read(&resign(req).expect("re-signs")).expect("the same request with our nameConstraints");
+            let t2 = certificate_template(profile, &again).expect("the same profile with our nameConstraints");
+            assert_eq!(t2.name_constraints(), Some(issued), "nameConstraints are not a fixed point");
         }
         (issued, asked) => panic!("nameConstraints issued {issued:?} for requested {asked:?}"),
     }
@@ -95,23 +107,13 @@ fuzz_target!(|data: &[u8]| {
         is_ca: flags & 1 != 0,
         usages: USAGES[usize::from(flags >> 1) & 7].iter().map(|u| u.to_string()).collect(),
     };
-    let names = if flags & 0x20 != 0 {
-        NamePolicy::allowing(&[
-            SanType::OtherName,
-            SanType::X400Address,
-            SanType::DirectoryName,
-            SanType::EdiPartyName,
-            SanType::RegisteredID,
-        ])
-    } else {
-        NamePolicy::default()
-    };
+    let names = if flags & 0x20 != 0 { NamePolicy::allowing(&ALL_SAN_TYPES) } else { NamePolicy::default() };
 
-    if let Ok(csr) = parse_csr(pem_encode("CERTIFICATE REQUEST", der).as_bytes()) {
+    if let Ok(csr) = read(der) {
         exercise(&profile, &csr, &names);
     }
-    let Some(signed) = resign(der) else { return };
-    match parse_csr(pem_encode("CERTIFICATE REQUEST", &signed).as_bytes()) {
+    let Some(signed) = CertReq::from_der(der).ok().and_then(resign) else { return };
+    match read(&signed) {
         Ok(csr) => exercise(&profile, &csr, &names),
         Err(e @ (CsrError::BadSignature | CsrError::Pem(_) | CsrError::AlgorithmMismatch { .. })) => {
             panic!("a correctly signed Ed25519 request is refused: {e}")

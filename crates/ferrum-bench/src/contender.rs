@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferrum::api::IssuerReference;
+use ferrum::IssuerReference;
 use ferrum_testenv::{CertManagerOptions, ControlPlane, ProcessHandle};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;

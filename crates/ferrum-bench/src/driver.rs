@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferrum::api::{CertificateRequest, CertificateRequestSpec, IssuerReference};
+use ferrum::{CertificateRequest, CertificateRequestSpec, IssuerReference};
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::core::ApiResource;

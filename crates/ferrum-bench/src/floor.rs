@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use ferrum::api::CertificateRequest;
+use ferrum::CertificateRequest;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use kube::api::{Api, Patch, PatchParams};
@@ -101,7 +101,7 @@ fn wants_certificate(cr: &CertificateRequest) -> bool {
 
 /// The one status write per request.
 async fn write(api: &Api<CertificateRequest>, name: &str, certificate: &str) -> anyhow::Result<()> {
-    let encoded = ferrum::encoding::base64_encode(certificate.as_bytes());
+    let encoded = ferrum_testenv::fixtures::base64(certificate.as_bytes());
     let body = json!({
         "apiVersion": "cert-manager.io/v1", "kind": "CertificateRequest",
         "status": {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use ferrum::api::CertificateRequest;
+use ferrum::CertificateRequest;
 use ferrum_testenv::{ControlPlane, ControlPlaneOptions};
 use kube::api::{Api, DeleteParams, ListParams};
 

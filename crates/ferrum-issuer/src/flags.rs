@@ -64,7 +64,7 @@ pub struct Flags {
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
-    ferrum::x509::duration::parse_go_duration(text)
+    ferrum::x509::parse_go_duration(text)
 }
 
 #[cfg(test)]

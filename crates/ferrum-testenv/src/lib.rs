@@ -33,6 +33,7 @@ mod cluster;
 mod control_plane;
 pub mod crds;
 mod error;
+pub mod fixtures;
 pub mod kubeconfig;
 mod pki;
 pub mod process;

@@ -25,12 +25,10 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, UnparsedPublicKey, VerificationAlgorithm};
 use criterion::{BenchmarkId, Criterion};
-use ferrum::x509::chain::CaBundle;
-use ferrum::x509::csr::parse_csr;
-use ferrum::x509::issue::PublishedUrls;
-use ferrum::x509::key::SoftwareKey;
-use ferrum::x509::sign::sign_with_ca;
-use ferrum::x509::template::{RequestedProfile, certificate_template};
+use ferrum::x509::{
+    CaBundle, IssuedCertificate, PublishedUrls, RequestedProfile, SoftwareKey, certificate_template, parse_csr,
+    sign_with_ca,
+};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose, RsaKeySize,
     SignatureAlgorithm,
@@ -162,7 +160,7 @@ fn rsa2048() -> KeyPair {
 }
 
 /// Ferrum's path for one request: parse and check the CSR, apply the policy, sign.
-fn ferrum_path(request: &Request, ca: &Ca, profile: &RequestedProfile, urls: &PublishedUrls) -> ferrum::signer::Signed {
+fn ferrum_path(request: &Request, ca: &Ca, profile: &RequestedProfile, urls: &PublishedUrls) -> IssuedCertificate {
     let csr = parse_csr(&request.pem).expect("parse_csr");
     let template = certificate_template(profile, &csr).expect("certificate_template");
     sign_with_ca(&ca.bundle, &ca.key, &template, urls, SystemTime::now()).expect("sign_with_ca")

@@ -10,13 +10,13 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 /// Shortest delay.
-pub const BASE_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const BASE_DELAY: Duration = Duration::from_secs(1);
 /// Longest delay.
-pub const MAX_DELAY: Duration = Duration::from_secs(300);
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(300);
 
 /// What to do after a retryable failure.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// Try again after this delay.
     After(Duration),
     /// Stop: the first failure was this long ago, over the limit.
@@ -32,19 +32,19 @@ struct Entry {
 
 /// Failure state per request UID.
 #[derive(Debug)]
-pub struct RetryTracker {
+pub(crate) struct RetryTracker {
     max_retry: Duration,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl RetryTracker {
     /// A tracker that gives up `max_retry` after a request's first failure.
-    pub fn new(max_retry: Duration) -> Self {
+    pub(crate) fn new(max_retry: Duration) -> Self {
         Self { max_retry, entries: Mutex::new(HashMap::new()) }
     }
 
     /// Records a failure at `now`; `jitter` in `[0, 1)` spreads the delay.
-    pub fn failed(&self, uid: &str, now: SystemTime, jitter: f64) -> Retry {
+    pub(crate) fn failed(&self, uid: &str, now: SystemTime, jitter: f64) -> Retry {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry =
             entries.entry(uid.to_owned()).or_insert(Entry { first_failure: now, attempts: 0, next_attempt: now });
@@ -64,33 +64,37 @@ impl RetryTracker {
 
     /// How long until this request may be tried again, if it is backing off. A reconcile
     /// triggered early (for instance by our own Pending write) must wait this out.
-    pub fn backoff_remaining(&self, uid: &str, now: SystemTime) -> Option<Duration> {
+    pub(crate) fn backoff_remaining(&self, uid: &str, now: SystemTime) -> Option<Duration> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.get(uid).and_then(|e| e.next_attempt.duration_since(now).ok()).filter(|d| !d.is_zero())
     }
 
     /// When this request first failed, if it is failing.
-    pub fn first_failure(&self, uid: &str) -> Option<SystemTime> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(uid).map(|e| e.first_failure)
-    }
 
     /// Forgets a request (it succeeded, failed for good, or went away).
-    pub fn forget(&self, uid: &str) {
+    pub(crate) fn forget(&self, uid: &str) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 
     /// How many requests are waiting to retry.
-    pub fn waiting(&self) -> usize {
+    pub(crate) fn waiting(&self) -> usize {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
 /// The delay before attempt `attempt + 1`: `1 s · 2^attempt`, capped at 5 min, times a
 /// factor in `[0.8, 1.2)` from `jitter` in `[0, 1)`, and never above 5 min.
-pub fn delay(attempt: u32, jitter: f64) -> Duration {
+pub(crate) fn delay(attempt: u32, jitter: f64) -> Duration {
     let base = BASE_DELAY.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(MAX_DELAY);
     base.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0)).min(MAX_DELAY)
+}
+
+#[cfg(test)]
+impl RetryTracker {
+    fn first_failure(&self, uid: &str) -> Option<SystemTime> {
+        let entries = self.entries.lock().unwrap();
+        entries.get(uid).map(|e| e.first_failure)
+    }
 }
 
 #[cfg(test)]

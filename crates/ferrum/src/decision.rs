@@ -3,13 +3,13 @@
 
 use crate::api::{CertificateRequest, Issuer, IssuerKinds, IssuerScope};
 use crate::reasons;
-use crate::x509::csr::{ValidatedCsr, parse_csr};
-use crate::x509::names::{NamePolicy, check_names};
-use crate::x509::template::{CertificateTemplate, RequestedProfile, certificate_template};
+use crate::x509::{
+    CertificateTemplate, NamePolicy, RequestedProfile, ValidatedCsr, certificate_template, check_names, parse_csr,
+};
 
 /// Which issuer a request names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct IssuerKey {
+pub(crate) struct IssuerKey {
     /// Namespaced or cluster.
     pub scope: IssuerScope,
     /// The issuer's namespace (the request's) for a namespaced issuer; `None` for a cluster one.
@@ -29,7 +29,7 @@ impl std::fmt::Display for IssuerKey {
 
 /// Steps 1 to 5: whether the request concerns us and may go on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     /// Not one of our kinds: do nothing at all.
     NotOurs,
     /// Already terminal or already carrying a certificate: do nothing, ever.
@@ -43,7 +43,7 @@ pub enum Gate {
 }
 
 /// Applies steps 1 to 5.
-pub fn gate(request: &CertificateRequest, kinds: &IssuerKinds, approval_check: bool) -> Gate {
+pub(crate) fn gate(request: &CertificateRequest, kinds: &IssuerKinds, approval_check: bool) -> Gate {
     let issuer_ref = &request.spec.issuer_ref;
     let Some(scope) = kinds.scope_of(issuer_ref.group.as_deref(), issuer_ref.kind.as_deref()) else {
         return Gate::NotOurs;
@@ -66,7 +66,7 @@ pub fn gate(request: &CertificateRequest, kinds: &IssuerKinds, approval_check: b
 
 /// Ready=True, or Ready=False with reason Failed or Denied, or a certificate already set, or a
 /// status that cannot be fully read (it might hold any of these: never sign over it).
-pub fn is_terminal(request: &CertificateRequest) -> bool {
+pub(crate) fn is_terminal(request: &CertificateRequest) -> bool {
     if request.status.as_ref().is_some_and(|s| !s.certificate.is_empty() || !s.problems.is_empty()) {
         return true;
     }
@@ -77,7 +77,7 @@ pub fn is_terminal(request: &CertificateRequest) -> bool {
 
 /// An issuer's state as a request sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IssuerReadiness {
+pub(crate) enum IssuerReadiness {
     /// No such issuer.
     Missing,
     /// It exists but is not Ready (or its condition is stale); the issuer's own reason.
@@ -92,7 +92,7 @@ pub enum IssuerReadiness {
 }
 
 /// Reads an issuer's readiness from its Ready condition and generation.
-pub fn issuer_readiness<S: Clone>(issuer: Option<&Issuer<S>>) -> IssuerReadiness {
+pub(crate) fn issuer_readiness<S: Clone>(issuer: Option<&Issuer<S>>) -> IssuerReadiness {
     let Some(issuer) = issuer else {
         return IssuerReadiness::Missing;
     };
@@ -118,7 +118,7 @@ pub fn issuer_readiness<S: Clone>(issuer: Option<&Issuer<S>>) -> IssuerReadiness
 
 /// Steps 6 to 8: what to do once approved.
 #[derive(Clone, Debug)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Pending with this message, until the issuer changes.
     WaitForIssuer(String),
     /// Failed for good with this message.
@@ -128,7 +128,7 @@ pub enum Decision {
 }
 
 /// Applies steps 6 to 8; `names` is the issuer's allowance beyond the default name rules.
-pub fn decide(
+pub(crate) fn decide(
     request: &CertificateRequest,
     key: &IssuerKey,
     kind: &str,

@@ -15,13 +15,8 @@ const GO_STD: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// Standard base64, as Go encodes `[]byte` in JSON.
-pub fn base64_encode(bytes: &[u8]) -> String {
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
-}
-
-/// Decodes standard base64.
-pub fn base64_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
-    STANDARD.decode(text)
 }
 
 /// Decodes base64 exactly as Go's `encoding/json` decodes a `[]byte` field, which is how the
@@ -39,7 +34,7 @@ pub fn go_base64_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
 }
 
 /// Encodes DER as a PEM block with the given label, lines of 64 characters.
-pub fn pem_encode(label: &str, der: &[u8]) -> String {
+pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
     let body = base64_encode(der);
     let mut out = String::with_capacity(body.len() + body.len() / 64 + 2 * label.len() + 40);
     out.push_str("-----BEGIN ");
@@ -80,6 +75,6 @@ mod tests {
         assert_eq!(lines[0], "-----BEGIN CERTIFICATE-----");
         assert_eq!(lines[1].len(), 64);
         assert_eq!(lines.last().copied(), Some("-----END CERTIFICATE-----"));
-        assert_eq!(base64_decode(&lines[1..lines.len() - 1].concat()).unwrap(), vec![7u8; 100]);
+        assert_eq!(go_base64_decode(&lines[1..lines.len() - 1].concat()).unwrap(), vec![7u8; 100]);
     }
 }

@@ -1,11 +1,14 @@
 //! The library's error type for controller operations.
 
-/// A reconcile could not finish; it is retried.
+/// A reconcile could not finish (it is retried), or the controllers could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An API call failed.
     #[error("Kubernetes API call failed: {0}")]
     Kube(#[from] kube::Error),
+    /// A kind the controllers need is not served; says how to install it.
+    #[error("{0}")]
+    NotInstalled(String),
 }
 
 impl Error {
@@ -19,6 +22,7 @@ impl Error {
         match self {
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "client",
+            Error::NotInstalled(_) => "not_installed",
         }
     }
 }

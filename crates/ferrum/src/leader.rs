@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 
 /// How to run for leader.
 #[derive(Clone, Debug)]
-pub struct LeaseSettings {
+pub(crate) struct LeaseSettings {
     /// Namespace of the Lease.
     pub namespace: String,
     /// Name of the Lease.
@@ -38,7 +38,7 @@ pub struct LeaseSettings {
 
 /// Why leadership ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lost {
+pub(crate) enum Lost {
     /// Another replica holds the lease.
     TakenOver(String),
     /// No successful renewal within the renew deadline.
@@ -53,7 +53,7 @@ struct Observed {
 }
 
 /// Runs for and holds a Lease.
-pub struct LeaderElector {
+pub(crate) struct LeaderElector {
     api: Api<Lease>,
     settings: LeaseSettings,
     observed: Mutex<Option<Observed>>,
@@ -61,12 +61,12 @@ pub struct LeaderElector {
 
 impl LeaderElector {
     /// An elector for `settings`.
-    pub fn new(client: Client, settings: LeaseSettings) -> Self {
+    pub(crate) fn new(client: Client, settings: LeaseSettings) -> Self {
         Self { api: Api::namespaced(client, &settings.namespace), settings, observed: Mutex::new(None) }
     }
 
     /// Waits until this replica holds the lease.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         loop {
             match self.try_acquire_or_renew().await {
                 Ok(true) => {
@@ -81,7 +81,7 @@ impl LeaderElector {
     }
 
     /// Renews the lease until leadership is lost; returns why.
-    pub async fn hold(&self) -> Lost {
+    pub(crate) async fn hold(&self) -> Lost {
         let mut last_renewal = Instant::now();
         loop {
             tokio::time::sleep(self.settings.retry_period).await;
@@ -100,7 +100,7 @@ impl LeaderElector {
     }
 
     /// Gives the lease up, if this replica still holds it.
-    pub async fn release(&self) {
+    pub(crate) async fn release(&self) {
         let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await else {
             return;
         };

@@ -1,22 +1,38 @@
 //! Ferrum: a library for writing cert-manager external issuers in Rust, and the Ferrum CA
 //! issuer built on it.
 //!
-//! Implement [`signer::Signer`] (check an issuer, sign a request), name your kinds with
-//! [`api::IssuerKinds`], and call [`controller::run`]. The library does the rest of
-//! cert-manager's issuer contract: approval and denial, issuer readiness, request validation,
-//! status writes by server-side apply, events, and retries with backoff.
+//! Implement [`Signer`] (check an issuer, sign a request), name your kinds with
+//! [`IssuerKinds`], and hand both to [`runtime::run`] (or [`run`] inside a process of your
+//! own). The library does the rest of cert-manager's issuer contract: approval and denial,
+//! issuer readiness, request validation, status writes by server-side apply, events, retries
+//! with backoff; and the runtime adds logs, leader election, probes and metrics.
+//!
+//! - [`x509`]: checking requests and signing certificates in memory, without Kubernetes.
+//! - [`ca`]: Ferrum's own backend, a CA whose key pair lives in a Secret.
+//! - [`runtime`]: the process around the controllers.
 
-pub mod api;
-pub mod backoff;
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+
+mod api;
+mod backoff;
 pub mod ca;
-pub mod controller;
-pub mod decision;
-pub mod encoding;
+mod controller;
+mod decision;
+mod encoding;
 mod error;
-pub mod leader;
-pub mod metrics;
-pub mod reasons;
-pub mod signer;
+mod leader;
+mod metrics;
+mod reasons;
+pub mod runtime;
+mod signer;
 pub mod x509;
 
+pub use api::{
+    CertificateRequest, CertificateRequestSpec, CertificateRequestStatus, Condition, Issuer, IssuerKinds,
+    IssuerReference, IssuerScope, IssuerStatus, Parsed,
+};
+pub use controller::{Config, run};
+pub use decision::validate as validate_request;
 pub use error::Error;
+pub use signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer, Warning};

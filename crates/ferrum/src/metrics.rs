@@ -11,7 +11,7 @@ use prometheus_client::registry::Registry;
 
 /// Labels naming one issuer.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct IssuerLabels {
+pub(crate) struct IssuerLabels {
     /// Issuer kind, e.g. `FerrumIssuer`.
     pub kind: String,
     /// Issuer namespace (empty for cluster issuers).
@@ -22,7 +22,7 @@ pub struct IssuerLabels {
 
 /// Labels of a request outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
+pub(crate) struct ResultLabels {
     /// Issuer kind.
     pub kind: String,
     /// Issuer namespace (empty for cluster issuers).
@@ -35,7 +35,7 @@ pub struct ResultLabels {
 
 /// Labels of a reconcile error.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ErrorLabels {
+pub(crate) struct ErrorLabels {
     /// `certificaterequest` or `issuer`.
     pub controller: String,
     /// Error class.
@@ -44,14 +44,14 @@ pub struct ErrorLabels {
 
 /// Labels of the signing-latency histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabels {
+pub(crate) struct KindLabels {
     /// Issuer kind.
     pub kind: String,
 }
 
 /// The controllers' metrics.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     /// Request outcomes written, by issuer and reason.
     pub results: Family<ResultLabels, Counter>,
     /// Time spent in the signer's `sign`, by issuer kind.
@@ -66,7 +66,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Creates the metrics and registers them (prefix `ferrum_`) in `registry`.
-    pub fn new(registry: &mut Registry) -> Self {
+    pub(crate) fn new(registry: &mut Registry) -> Self {
         let metrics = Self {
             results: Family::default(),
             signing_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))),

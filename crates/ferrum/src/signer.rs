@@ -1,7 +1,7 @@
 //! The interface a backend implements: check an issuer, sign a request.
 //!
 //! Two calls, as cert-manager's issuer-lib, with typed outcomes. A software CA signs at once;
-//! a key that never leaves an HSM implements [`crate::x509::key::CertificateSigner`] and is
+//! a key that never leaves an HSM implements [`crate::x509::SigningKey`] and is
 //! driven the same way; a remote CA that answers later returns [`SignError::Pending`] and is
 //! asked again (idempotently, keyed by the request UID) after the delay it named.
 
@@ -14,9 +14,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::IssuerScope;
-use crate::x509::csr::ValidatedCsr;
-use crate::x509::names::NamePolicy;
-use crate::x509::template::CertificateTemplate;
+use crate::reasons::{CA_EXPIRED, DURATION_CLAMPED};
+use crate::x509::{CaSignError, CertificateTemplate, IssuedCertificate, NamePolicy, ValidatedCsr};
 
 /// What a signer sees of an issuer.
 #[derive(Debug)]
@@ -47,27 +46,103 @@ pub struct SignRequest<'a> {
     pub template: &'a CertificateTemplate,
 }
 
+/// Something the user should know, published as a Warning event: on a request, folded into its
+/// one `Issued` event; on an issuer, an event of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Warning {
+    /// CamelCase reason, e.g. `DurationClamped`.
+    pub reason: String,
+    /// What happened, for a person.
+    pub message: String,
+}
+
+impl Warning {
+    /// A warning with this reason and message.
+    pub fn new(reason: &str, message: impl Into<String>) -> Self {
+        Self { reason: reason.to_owned(), message: message.into() }
+    }
+}
+
 /// A signer's answer to a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Signed {
     /// PEM: the leaf, then intermediates (no self-signed root).
     pub chain_pem: String,
     /// PEM of the root CA.
     pub ca_pem: String,
-    /// Things the user should know (e.g. the lifetime was cut to the CA's expiry);
-    /// each becomes a Warning event on the request.
-    pub warnings: Vec<(String, String)>,
+    /// Things the user should know (e.g. the lifetime was cut to the CA's expiry).
+    pub warnings: Vec<Warning>,
+}
+
+impl Signed {
+    /// A signed chain and its root, with no warnings.
+    pub fn new(chain_pem: impl Into<String>, ca_pem: impl Into<String>) -> Self {
+        Self { chain_pem: chain_pem.into(), ca_pem: ca_pem.into(), warnings: Vec::new() }
+    }
+
+    /// Adds a warning.
+    pub fn with_warning(mut self, warning: Warning) -> Self {
+        self.warnings.push(warning);
+        self
+    }
+}
+
+impl From<IssuedCertificate> for Signed {
+    fn from(issued: IssuedCertificate) -> Self {
+        let signed = Signed::new(issued.chain_pem, issued.ca_pem);
+        match issued.clamped_to_days {
+            Some(days) => signed.with_warning(Warning::new(
+                DURATION_CLAMPED,
+                format!(
+                    "the requested duration runs past the CA's expiry; the certificate expires with the CA, in {days} days"
+                ),
+            )),
+            None => signed,
+        }
+    }
+}
+
+impl From<CaSignError> for SignError {
+    fn from(error: CaSignError) -> Self {
+        match error {
+            CaSignError::CaExpired => SignError::IssuerBroken(IssuerError::new(CA_EXPIRED, error.to_string())),
+            CaSignError::Encoding(message) => SignError::Permanent(message),
+            CaSignError::Signing(message) => SignError::Retryable(message),
+        }
+    }
 }
 
 /// An issuer's health, when usable.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Health {
     /// The Ready condition's message.
     pub message: String,
-    /// (reason, message) pairs published as Warning events, e.g. a CA expiring soon.
-    pub warnings: Vec<(String, String)>,
+    /// Published as Warning events on the issuer, e.g. a CA expiring soon.
+    pub warnings: Vec<Warning>,
     /// When the backend stops being usable (e.g. the CA's notAfter), for metrics and events.
     pub expires: Option<std::time::SystemTime>,
+}
+
+impl Health {
+    /// Usable, with this message for the Ready condition.
+    pub fn ready(message: impl Into<String>) -> Self {
+        Self { message: message.into(), ..Default::default() }
+    }
+
+    /// Adds a warning.
+    pub fn with_warning(mut self, warning: Warning) -> Self {
+        self.warnings.push(warning);
+        self
+    }
+
+    /// Records when the backend stops being usable.
+    pub fn expiring_at(mut self, when: std::time::SystemTime) -> Self {
+        self.expires = Some(when);
+        self
+    }
 }
 
 /// Why an issuer is not usable: becomes its Ready=False condition.
@@ -89,6 +164,7 @@ impl IssuerError {
 
 /// Why signing did not produce a certificate.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignError {
     /// The CA refuses this request: the request fails for good.
     #[error("{0}")]
@@ -112,7 +188,7 @@ pub enum SignError {
 }
 
 /// A signing backend. Implement this, pick names for your kinds, and call
-/// [`crate::controller::run`].
+/// [`crate::runtime::run`].
 pub trait Signer: Send + Sync + 'static {
     /// The issuer spec this backend reads (the `spec` of both issuer kinds).
     type Spec: Clone + Debug + DeserializeOwned + Serialize + JsonSchema + Send + Sync + 'static;
@@ -128,7 +204,7 @@ pub trait Signer: Send + Sync + 'static {
         issuer: &IssuerContext<'_, Self::Spec>,
     ) -> impl Future<Output = Result<Signed, SignError>> + Send;
 
-    /// What this issuer accepts beyond the default name rules (see [`crate::x509::names`]):
+    /// What this issuer accepts beyond the default name rules (see [`crate::x509::check_names`]):
     /// by default, nothing.
     fn name_policy(&self, _spec: &Self::Spec) -> NamePolicy {
         NamePolicy::default()

@@ -15,13 +15,13 @@ use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ferrum::api::CertificateRequest;
-use ferrum::decision::validate;
-use ferrum::x509::chain::CaBundle;
-use ferrum::x509::issue::PublishedUrls;
-use ferrum::x509::key::SoftwareKey;
-use ferrum::x509::names::NamePolicy;
-use ferrum::x509::sign::sign_with_ca;
+use ferrum::CertificateRequest;
+use ferrum::validate_request;
+use ferrum::x509::CaBundle;
+use ferrum::x509::NamePolicy;
+use ferrum::x509::PublishedUrls;
+use ferrum::x509::SoftwareKey;
+use ferrum::x509::sign_with_ca;
 use serde_json::{Value, json};
 use x509_parser::prelude::*;
 
@@ -335,14 +335,14 @@ fn ferrum_signs_only_what_cert_manager_reads() {
             "spec": {"request": request, "issuerRef": {"name": "ca", "group": "ferrum.dev"}},
         }))
         .unwrap_or_else(|e| panic!("{name}: reading a request must never fail: {e}"));
-        let Ok((csr, template)) = validate(&cr, &NamePolicy::default()) else {
+        let Ok((csr, template)) = validate_request(&cr, &NamePolicy::default()) else {
             refused += 1;
             refused_names.push(name.as_str());
             continue;
         };
         signed += 1;
         assert!(ok, "{name}: Ferrum would sign what cert-manager cannot read: {answer}");
-        assert_eq!(csr.der, b64(&answer["der"]), "{name}: Ferrum read other DER than cert-manager");
+        assert_eq!(csr.der(), b64(&answer["der"]), "{name}: Ferrum read other DER than cert-manager");
         let issued = sign_with_ca(&bundle, &key, &template, &PublishedUrls::default(), SystemTime::now())
             .unwrap_or_else(|e| panic!("{name}: signing failed: {e}"));
         let leaf_pem = issued.chain_pem.split_inclusive("-----END CERTIFICATE-----").next().unwrap();

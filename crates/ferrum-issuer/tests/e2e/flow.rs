@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ferrum::api::{CertificateRequest, IssuerScope};
+use ferrum::{CertificateRequest, IssuerScope};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DynamicObject, ListParams, PostParams};
 use serde_json::json;
@@ -247,7 +247,7 @@ async fn same_certificate_as_cert_managers_ca_issuer_for_pss_and_sub_ca_requests
                 "apiVersion": "cert-manager.io/v1", "kind": "CertificateRequest",
                 "metadata": {"name": format!("{case}-{who}")},
                 "spec": {
-                    "request": ferrum::encoding::base64_encode(csr), "issuerRef": issuer_ref,
+                    "request": base64(csr), "issuerRef": issuer_ref,
                     "isCA": is_ca, "usages": usages, "duration": "2160h",
                 },
             }))

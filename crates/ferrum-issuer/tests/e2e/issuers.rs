@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use ferrum::api::{CertificateRequest, Issuer, IssuerScope};
 use ferrum::ca::{FerrumIssuerSpec, kinds};
+use ferrum::{CertificateRequest, Issuer, IssuerScope};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, PostParams};
 

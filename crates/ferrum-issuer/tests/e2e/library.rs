@@ -5,11 +5,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use ferrum::api::{CertificateRequest, Issuer, IssuerKinds, IssuerReference, IssuerScope};
-use ferrum::controller::{Config, run};
-use ferrum::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer};
-use ferrum::x509::{chain::CaBundle, issue::PublishedUrls, key::SoftwareKey, sign::sign_with_ca};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use ferrum::x509::{CaBundle, PublishedUrls, SoftwareKey, sign_with_ca};
+use ferrum::{CertificateRequest, Issuer, IssuerKinds, IssuerReference, IssuerScope};
+use ferrum::{Config, run};
+use ferrum::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -34,7 +33,7 @@ impl Signer for FlakySigner {
     type Spec = FlakySpec;
 
     async fn check(&self, _: &IssuerContext<'_, FlakySpec>) -> Result<Health, IssuerError> {
-        Ok(Health { message: "ok".into(), ..Default::default() })
+        Ok(Health::ready("ok"))
     }
 
     async fn sign(&self, request: &SignRequest<'_>, _: &IssuerContext<'_, FlakySpec>) -> Result<Signed, SignError> {
@@ -46,29 +45,12 @@ impl Signer for FlakySigner {
             self.failures.fetch_sub(1, Ordering::SeqCst);
             return Err(SignError::Retryable("HSM busy".into()));
         }
-        sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())
+        Ok(sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())?.into())
     }
 }
 
 fn flaky_kinds() -> IssuerKinds {
     IssuerKinds::new("flaky.e2e.ferrum.dev", "v1", "Flaky")
-}
-
-async fn install_crds(h: &Harness, crds: impl IntoIterator<Item = CustomResourceDefinition>) {
-    let api: Api<CustomResourceDefinition> = Api::all(h.client.clone());
-    for crd in crds {
-        let name = crd.metadata.name.clone().unwrap();
-        let mut body = serde_json::to_value(&crd).unwrap();
-        body["apiVersion"] = json!("apiextensions.k8s.io/v1");
-        body["kind"] = json!("CustomResourceDefinition");
-        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(body)).await.expect("apply CRD");
-        eventually(&format!("CRD {name} Established"), Duration::from_secs(30), || async {
-            let crd = api.get(&name).await.ok()?;
-            let conditions = crd.status?.conditions?;
-            conditions.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
-        })
-        .await;
-    }
 }
 
 /// Runs the library's controllers in this process with a [`FlakySigner`].
@@ -79,7 +61,7 @@ async fn flaky_world(
     max_retry: Duration,
 ) -> (Harness, Arc<Mutex<Vec<Instant>>>) {
     let h = Harness::new(prefix).await;
-    install_crds(&h, flaky_kinds().crds::<FlakySpec>()).await;
+    install_crds(&h.client, flaky_kinds().crds::<FlakySpec>()).await;
     let ca = make_ca("Flaky CA", CaOptions::default());
     let attempts = Arc::new(Mutex::new(Vec::new()));
     let signer = FlakySigner {
@@ -157,12 +139,32 @@ async fn example_issuer_issues() {
     let crds = std::process::Command::new(&example).arg("--crds").output().unwrap();
     assert!(crds.status.success());
     let docs = ferrum_testenv::crds::parse_crds(&String::from_utf8(crds.stdout).unwrap()).unwrap();
-    install_crds(&h, docs.into_iter().map(|d| serde_json::from_value(d).unwrap())).await;
+    install_crds(&h.client, docs.into_iter().map(|d| serde_json::from_value(d).unwrap())).await;
     let mut cmd = std::process::Command::new(&example);
-    cmd.arg(h.env.kubeconfig_path());
+    cmd.env("KUBECONFIG", h.env.kubeconfig_path())
+        .env("POD_NAMESPACE", &h.ns)
+        .env("POD_NAME", "minimal-0")
+        .env("HEALTH_PROBE_BIND_ADDRESS", "127.0.0.1:0")
+        .env("METRICS_BIND_ADDRESS", "127.0.0.1:0")
+        .env("LOG_LEVEL", "info,ferrum=debug");
     let process = h.env.spawn_process("minimal_issuer", cmd).unwrap();
     let log = process.log_path().to_owned();
-    let _guard = PrintLogOnPanic(log);
+    let _guard = PrintLogOnPanic(log.clone());
+    // It elects itself leader on its Lease, and its probes answer.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(h.client.clone(), &h.ns);
+    let holder = eventually("the example holds its Lease", Duration::from_secs(30), || async {
+        leases.get("minimal-issuer").await.ok()?.spec?.holder_identity
+    })
+    .await;
+    assert_eq!(holder, "minimal-0");
+    let health = eventually("probe address in the log", Duration::from_secs(10), || async {
+        crate::hostile::health_address(&std::fs::read_to_string(&log).ok()?)
+    })
+    .await;
+    eventually("/readyz 200", Duration::from_secs(30), || async {
+        (crate::hostile::http_get(&health, "/readyz").await == 200).then_some(())
+    })
+    .await;
 
     let kinds = IssuerKinds::new("demo.ferrum.dev", "v1", "Demo");
     let ar = kinds.api_resource(IssuerScope::Namespaced);
@@ -211,7 +213,7 @@ impl Signer for BreakingSigner {
     async fn check(&self, _: &IssuerContext<'_, FlakySpec>) -> Result<Health, IssuerError> {
         match self.broken.load(Ordering::SeqCst) {
             true => Err(IssuerError::new("KeyGone", "the signing key is gone")),
-            false => Ok(Health { message: "ok".into(), ..Default::default() }),
+            false => Ok(Health::ready("ok")),
         }
     }
 
@@ -220,7 +222,7 @@ impl Signer for BreakingSigner {
             self.broken.store(true, Ordering::SeqCst);
             return Err(SignError::IssuerBroken(IssuerError::new("KeyGone", "the signing key is gone")));
         }
-        sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())
+        Ok(sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())?.into())
     }
 }
 
@@ -228,7 +230,7 @@ impl Signer for BreakingSigner {
 async fn signer_reporting_the_issuer_broken_marks_it_not_ready_until_repaired() {
     let h = Harness::new("broken").await;
     let kinds = IssuerKinds::new("broken.e2e.ferrum.dev", "v1", "Broken");
-    install_crds(&h, kinds.crds::<FlakySpec>()).await;
+    install_crds(&h.client, kinds.crds::<FlakySpec>()).await;
     let ca = make_ca("Broken CA", CaOptions::default());
     let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let signer = BreakingSigner {
@@ -309,7 +311,7 @@ impl Signer for PickySigner {
     type Spec = PickySpec;
 
     async fn check(&self, _: &IssuerContext<'_, PickySpec>) -> Result<Health, IssuerError> {
-        Ok(Health { message: "ok".into(), ..Default::default() })
+        Ok(Health::ready("ok"))
     }
 
     async fn sign(
@@ -321,7 +323,7 @@ impl Signer for PickySigner {
             self.started.notify_one();
             std::future::pending::<()>().await;
         }
-        sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())
+        Ok(sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())?.into())
     }
 }
 
@@ -331,7 +333,7 @@ impl Signer for PickySigner {
 async fn an_unreadable_issuer_stops_nothing_and_shutdown_does_not_wait_for_a_stuck_signer() {
     let h = Harness::new("picky").await;
     let kinds = IssuerKinds::new("picky.e2e.ferrum.dev", "v1", "Picky");
-    install_crds(&h, kinds.crds::<PickySpec>()).await;
+    install_crds(&h.client, kinds.crds::<PickySpec>()).await;
     let ar = kinds.api_resource(IssuerScope::Namespaced);
     let issuers: Api<kube::api::DynamicObject> = Api::namespaced_with(h.client.clone(), &h.ns, &ar);
     for (name, mode) in [("bad", "warp"), ("good", "fast"), ("slow", "slow")] {
@@ -397,7 +399,8 @@ async fn an_unreadable_issuer_stops_nothing_and_shutdown_does_not_wait_for_a_stu
     tokio::time::timeout(Duration::from_secs(5), controllers)
         .await
         .expect("the controllers stop within 5 s although a signer is stuck")
-        .unwrap();
+        .unwrap()
+        .expect("the controllers ran without error");
     eprintln!("shutdown while signing took {:?}", asked.elapsed());
     let stuck = h.api::<CertificateRequest>().get("stuck").await.unwrap();
     assert!(stuck.status.is_none_or(|s| s.certificate.is_empty()), "nothing was written for the abandoned signing");

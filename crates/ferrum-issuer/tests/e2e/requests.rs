@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrum::api::{CertificateRequest, CertificateRequestSpec, IssuerScope};
+use ferrum::{CertificateRequest, CertificateRequestSpec, IssuerScope};
 use futures::StreamExt;
 use kube::api::{Patch, PatchParams, WatchEvent, WatchParams};
 use serde_json::json;
@@ -142,10 +142,10 @@ async fn invalid_requests_fail_with_a_message_that_says_why() {
     let tampered = {
         let text = String::from_utf8(valid.clone()).unwrap();
         let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-        let mut der = ferrum::encoding::base64_decode(&body).unwrap();
+        let mut der = ferrum::x509::go_base64_decode(&body).unwrap();
         let at = der.windows(5).position(|w| w == b"valid").unwrap();
         der[at] = b'V';
-        ferrum::encoding::pem_encode("CERTIFICATE REQUEST", &der).into_bytes()
+        pem_encode("CERTIFICATE REQUEST", &der).into_bytes()
     };
     let dir = tempfile::tempdir().unwrap();
     let openssl_csr = |keygen: &[&str], digest: &str| {
@@ -222,6 +222,6 @@ async fn is_ca_contradicting_the_csr_fails() {
     assert!(message.contains("isCA=true") && message.contains("spec.isCA is false"), "{message}");
 }
 
-fn spec(request: Vec<u8>, issuer_ref: ferrum::api::IssuerReference) -> CertificateRequestSpec {
+fn spec(request: Vec<u8>, issuer_ref: ferrum::IssuerReference) -> CertificateRequestSpec {
     CertificateRequestSpec { request, issuer_ref, ..Default::default() }
 }

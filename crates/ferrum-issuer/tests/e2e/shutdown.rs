@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ferrum::api::IssuerScope;
+use ferrum::IssuerScope;
 use ferrum_testenv::ProcessHandle;
 use k8s_openapi::api::coordination::v1::Lease;
 

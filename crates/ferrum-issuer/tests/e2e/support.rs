@@ -2,22 +2,20 @@
 //! run as the Helm chart's ServiceAccount bound to the chart's rendered RBAC only, cert-manager's controllers
 //! scoped to the test's namespace, CA Secrets and CSRs, and polling.
 
-use std::future::Future;
-use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ferrum::api::{CertificateRequest, CertificateRequestSpec, Issuer, IssuerReference, IssuerScope};
 use ferrum::ca::{CaIssuerSpec, FerrumIssuerSpec, kinds};
+use ferrum::{CertificateRequest, CertificateRequestSpec, Issuer, IssuerReference, IssuerScope};
 use ferrum_testenv::{Binaries, CertManagerOptions, ProcessHandle, READY_LINE, TestEnv, Tool};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-use serde::Deserialize;
 use serde_json::json;
+
+pub use ferrum_testenv::fixtures::*;
 
 /// The cluster resource namespace every Ferrum of this test binary uses.
 pub const CLUSTER_RESOURCE_NAMESPACE: &str = "ferrum-e2e-crns";
@@ -192,7 +190,7 @@ impl Harness {
     /// Replaces a Secret's data.
     pub async fn replace_secret(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
         let data: serde_json::Map<String, serde_json::Value> =
-            data.iter().map(|(k, v)| (k.to_string(), json!(ferrum::encoding::base64_encode(v)))).collect();
+            data.iter().map(|(k, v)| (k.to_string(), json!(base64(v)))).collect();
         let body = json!({ "apiVersion": "v1", "kind": "Secret", "data": data });
         Api::<Secret>::namespaced(self.client.clone(), namespace)
             .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(body))
@@ -234,28 +232,6 @@ impl Drop for Harness {
     }
 }
 
-/// The chart's objects for a release in `namespace`, rendered by `helm template` with
-/// `fullnameOverride=<fullname>` (so that cluster-scoped names do not collide between tests).
-pub fn render_chart(namespace: &str, fullname: &str, extra: &[&str]) -> Vec<serde_json::Value> {
-    let helm = Binaries::locate().and_then(|b| b.path(Tool::Helm)).unwrap_or_else(|e| panic!("{e}"));
-    let chart = repo_root().join("deploy/chart/ferrum-issuer");
-    let mut cmd = Command::new(helm);
-    cmd.args(["template", "ferrum"]).arg(&chart).args(["--namespace", namespace]);
-    for set in [&format!("fullnameOverride={fullname}"), "crds.enabled=false", "approver.enabled=false"] {
-        cmd.args(["--set", set]);
-    }
-    for set in extra {
-        cmd.args(["--set", set]);
-    }
-    let out = cmd.output().expect("run helm template");
-    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).expect("UTF-8");
-    serde_yaml::Deserializer::from_str(&text)
-        .filter_map(|doc| serde_json::Value::deserialize(doc).ok())
-        .filter(|v| v.is_object())
-        .collect()
-}
-
 /// Applies the chart's ServiceAccount and RBAC objects (nothing else: there is no kubelet to
 /// run its Deployment), after letting `edit` change them.
 pub async fn install_rbac(
@@ -292,100 +268,6 @@ pub async fn install_rbac(
     }
 }
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Polls `probe` every 200 ms until it gives `Some`, or panics after `timeout` naming `what`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// A CA key pair as PEM (certificate, key).
-pub struct TestCa {
-    pub cert_pem: String,
-    pub key_pem: String,
-}
-
-/// Options for a test CA.
-#[derive(Clone, Copy)]
-pub struct CaOptions {
-    pub is_ca: bool,
-    pub expired: bool,
-    pub days: i64,
-}
-
-impl Default for CaOptions {
-    fn default() -> Self {
-        Self { is_ca: true, expired: false, days: 365 }
-    }
-}
-
-/// Makes a self-signed CA with rcgen.
-pub fn make_ca(common_name: &str, options: CaOptions) -> TestCa {
-    let key = KeyPair::generate().expect("key");
-    let mut params = CertificateParams::default();
-    params.distinguished_name.push(DnType::OrganizationName, "Ferrum E2E");
-    params.distinguished_name.push(DnType::CommonName, common_name);
-    if options.is_ca {
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages =
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    }
-    let now = time::OffsetDateTime::now_utc();
-    if options.expired {
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    } else {
-        params.not_before = now - time::Duration::days(1);
-        params.not_after = now + time::Duration::days(options.days);
-    }
-    let cert = params.self_signed(&key).expect("self-sign");
-    TestCa { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
-}
-
-/// A P-256 CSR for `dns` as PEM.
-pub fn csr_pem(dns: &str) -> Vec<u8> {
-    let key = KeyPair::generate().expect("key");
-    let mut params = CertificateParams::new(vec![dns.to_owned()]).expect("params");
-    params.distinguished_name.push(DnType::CommonName, dns);
-    params.serialize_request(&key).expect("csr").pem().expect("pem").into_bytes()
-}
-
-/// A CSR made by the openssl CLI: `genpkey` arguments, subject, extra `req` arguments.
-pub fn openssl_csr(keygen: &[&str], subject: &str, extra: &[&str]) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut args = vec!["genpkey"];
-    args.extend(keygen);
-    args.extend(["-out", "k.pem"]);
-    let (ok, out) = openssl(dir.path(), &args);
-    assert!(ok, "{out}");
-    let mut args = vec!["req", "-new", "-key", "k.pem", "-subj", subject, "-out", "r.pem"];
-    args.extend(extra);
-    let (ok, out) = openssl(dir.path(), &args);
-    assert!(ok, "{out}");
-    std::fs::read(dir.path().join("r.pem")).expect("read CSR")
-}
-
-/// `genpkey` arguments for a P-256 key.
-pub const P256: &[&str] = &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
-/// `genpkey` arguments for an RSA-2048 key.
-pub const RSA2048: &[&str] = &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
-
 /// The message of a request's Ready condition.
 pub fn ready_message(cr: &CertificateRequest) -> String {
     cr.condition("Ready").and_then(|c| c.message.clone()).unwrap_or_default()
@@ -394,14 +276,4 @@ pub fn ready_message(cr: &CertificateRequest) -> String {
 /// `issuerRef` for one of Ferrum's kinds.
 pub fn ferrum_ref(scope: IssuerScope, name: &str) -> IssuerReference {
     IssuerReference { name: name.into(), kind: Some(kinds().kind(scope).to_owned()), group: Some("ferrum.dev".into()) }
-}
-
-/// Runs `openssl` with `args` in `dir`, returning (success, stdout+stderr).
-pub fn openssl(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the openssl CLI is needed: apt-get install openssl");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }

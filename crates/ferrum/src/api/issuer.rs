@@ -23,7 +23,7 @@ pub type Issuer<S> = Object<S, IssuerStatus>;
 
 /// An issuer as the controllers read it from a watch: its spec may not fit the backend's type
 /// (see [`Parsed`]), and that must not stop the watch.
-pub type WatchedIssuer<S> = Object<Parsed<S>, IssuerStatus>;
+pub(crate) type WatchedIssuer<S> = Object<Parsed<S>, IssuerStatus>;
 
 /// `status` shared by every issuer kind built on this library.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, JsonSchema)]

@@ -11,15 +11,12 @@ use kube::api::Api;
 use super::reasons::*;
 use super::spec::{CaIssuerSpec, FerrumIssuerSpec};
 use crate::reasons::{CA_EXPIRING, INVALID_SPEC};
-use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer};
-use crate::x509::chain::CaBundle;
-use crate::x509::issue::PublishedUrls;
-use crate::x509::key::{CertificateSigner, SoftwareKey};
-use crate::x509::names::NamePolicy;
-use crate::x509::sign::{days_until, sign_with_ca};
+use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer, Warning};
+use crate::x509::sign::days_until;
+use crate::x509::{CaBundle, NamePolicy, PublishedUrls, SigningKey, SoftwareKey, sign_with_ca};
 
 /// A CA that expires within this window gets a Warning event.
-pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(super) const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long a loaded CA is reused for signing before the Secret is read again. A change to
 /// the Secret re-checks the issuer, which reloads it at once.
 const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -142,19 +139,14 @@ impl Signer for CaSigner {
         };
         let not_after = ca.bundle.issuing().not_after;
         let now = SystemTime::now();
-        let mut warnings = Vec::new();
-        if not_after.duration_since(now).unwrap_or_default() < EXPIRY_WARNING {
-            warnings.push((
-                CA_EXPIRING.to_owned(),
-                format!(
-                    "the CA in Secret {}/{} expires in {} days",
-                    issuer.secret_namespace,
-                    spec.secret_name,
-                    days_until(not_after, now)
-                ),
-            ));
+        let health = Health::ready("Signing CA verified").expiring_at(not_after);
+        if not_after.duration_since(now).unwrap_or_default() >= EXPIRY_WARNING {
+            return Ok(health);
         }
-        Ok(Health { message: "Signing CA verified".into(), warnings, expires: Some(not_after) })
+        let days = days_until(not_after, now);
+        let message =
+            format!("the CA in Secret {}/{} expires in {days} days", issuer.secret_namespace, spec.secret_name);
+        Ok(health.with_warning(Warning::new(CA_EXPIRING, message)))
     }
 
     async fn sign(
@@ -176,7 +168,7 @@ impl Signer for CaSigner {
             ocsp_servers: spec.ocsp_servers.clone(),
             issuing_certificate_urls: spec.issuing_certificate_urls.clone(),
         };
-        sign_with_ca(&ca.bundle, &ca.key, request.template, &urls, SystemTime::now())
+        Ok(sign_with_ca(&ca.bundle, &ca.key, request.template, &urls, SystemTime::now())?.into())
     }
 
     fn name_policy(&self, spec: &FerrumIssuerSpec) -> NamePolicy {

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::IssuerKinds;
-use crate::x509::names::SanType;
+use crate::x509::SanType;
 
 /// Ferrum's kinds: `FerrumIssuer` and `FerrumClusterIssuer` in `ferrum.dev/v1alpha1`.
 pub fn kinds() -> IssuerKinds {

@@ -16,7 +16,7 @@ use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
 use crate::signer::Signer;
 
 /// Shared state of the controllers.
-pub struct Context<S: Signer> {
+pub(crate) struct Context<S: Signer> {
     /// Admin of the API calls.
     pub(crate) client: Client,
     /// Behaviour.

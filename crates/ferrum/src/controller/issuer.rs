@@ -113,8 +113,8 @@ pub(super) async fn reconcile<S: Signer>(
     }
     if let Ok(health) = &result {
         let object = issuer.object_ref(&shared.config.kinds.api_resource(ctx.scope));
-        for (reason, note) in &health.warnings {
-            shared.event(&object, true, reason, note.clone(), "Check");
+        for warning in &health.warnings {
+            shared.event(&object, true, &warning.reason, warning.message.clone(), "Check");
         }
     }
     Ok(Action::requeue(shared.config.issuer_recheck_interval))

@@ -4,7 +4,7 @@ mod context;
 mod events;
 mod issuer;
 mod request;
-pub mod status;
+pub(crate) mod status;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,11 +22,12 @@ use kube::runtime::{WatchStreamExt, watcher};
 use prometheus_client::registry::Registry;
 use tracing::warn;
 
+use crate::Error;
 use crate::api::{CertificateRequest, IssuerKinds, IssuerScope, WatchedIssuer};
 use crate::decision;
 use crate::metrics::Metrics;
 use crate::signer::Signer;
-pub use context::Context;
+pub(crate) use context::Context;
 
 /// How the controllers behave.
 #[derive(Clone, Debug)]
@@ -69,11 +70,11 @@ impl Config {
 /// How long in-flight reconciles (a slow signer, say) may go on after shutdown was asked for;
 /// then the controllers stop regardless. Nothing is lost: a request whose status was not
 /// written is signed again by whoever runs next.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// What the controllers report to the process around them.
 #[derive(Clone, Debug)]
-pub struct Observability {
+pub(crate) struct Observability {
     /// Metrics, registered in the caller's registry.
     pub metrics: Arc<Metrics>,
     /// Set once every cache has listed its objects (the readiness probe).
@@ -95,14 +96,14 @@ impl Default for Observability {
 
 /// The watches the controllers depend on, and whether each last answered or failed.
 #[derive(Debug, Default)]
-pub struct WatchHealth {
+pub(crate) struct WatchHealth {
     /// One bit per [`Watch`] whose last event was an error.
     failing: AtomicU8,
 }
 
 /// A watch whose health is tracked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Watch {
+pub(crate) enum Watch {
     /// CertificateRequests.
     Requests = 1,
     /// Namespaced issuers.
@@ -113,7 +114,7 @@ pub enum Watch {
 
 impl WatchHealth {
     /// Whether no watch is failing now.
-    pub fn healthy(&self) -> bool {
+    pub(crate) fn healthy(&self) -> bool {
         self.failing.load(Ordering::SeqCst) == 0
     }
 
@@ -141,23 +142,26 @@ where
 }
 
 /// Runs the request controller and both issuer controllers until `shutdown` resolves.
+///
+/// Fails at start if CertificateRequests or the issuer kinds are not served (cert-manager or
+/// the CRDs not installed), saying how to install them.
 pub async fn run<S: Signer>(
     client: Client,
     config: Config,
     signer: S,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    run_with(client, config, signer, shutdown, Observability::default()).await;
+) -> Result<(), Error> {
+    run_with(client, config, signer, shutdown, Observability::default()).await
 }
 
 /// [`run`], reporting metrics and readiness through `observability`.
-pub async fn run_with<S: Signer>(
+pub(crate) async fn run_with<S: Signer>(
     client: Client,
     config: Config,
     signer: S,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
     observability: Observability,
-) {
+) -> Result<(), Error> {
     let shutdown = shutdown.shared();
     let kinds = config.kinds.clone();
     let ar_ns = kinds.api_resource(IssuerScope::Namespaced);
@@ -172,6 +176,25 @@ pub async fn run_with<S: Signer>(
         None => Api::<CertificateRequest>::all(client.clone()),
     };
     let cl_api = Api::<WatchedIssuer<S::Spec>>::all_with(client.clone(), &ar_cl);
+    let installed = async {
+        served(&requests_api, "CertificateRequests (cert-manager.io/v1) are not served: install cert-manager").await?;
+        for (api, ar) in [(&ns_api, &ar_ns), (&cl_api, &ar_cl)] {
+            let hint = format!(
+                "the CRD {}.{} is not installed: apply the CRDs `IssuerKinds::crds` generates (for Ferrum: \
+                 deploy/crds/ferrum.crds.yaml, or the Helm chart with crds.enabled=true)",
+                ar.plural, ar.group
+            );
+            served(api, &hint).await?;
+        }
+        Ok::<(), Error>(())
+    };
+    tokio::select! {
+        checked = tokio::time::timeout(INSTALL_CHECK_TIMEOUT, installed) => match checked {
+            Ok(result) => result?,
+            Err(_) => warn!("could not check within {INSTALL_CHECK_TIMEOUT:?} that the CRDs are installed; going on"),
+        },
+        () = shutdown.clone() => return Ok(()),
+    }
 
     // The request controller's view of the issuers: a reflector updates its store before it
     // passes an event on, so a request reconciled because its issuer changed sees the change.
@@ -243,6 +266,22 @@ pub async fn run_with<S: Signer>(
     tokio::select! {
         _ = async { tokio::join!(requests, issuers_ns, issuers_cl) } => {}
         () = deadline => warn!(grace = ?SHUTDOWN_GRACE, "in-flight reconciles did not finish in time; stopping anyway"),
+    }
+    Ok(())
+}
+
+/// How long the start-up check that the kinds are served may take.
+const INSTALL_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Fails with `hint` if the apiserver does not serve `api`'s resource (404). Other errors (RBAC,
+/// network) are left to the watches, which retry and report them.
+async fn served<K>(api: &Api<K>, hint: &str) -> Result<(), Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.list_metadata(&kube::api::ListParams::default().limit(1)).await {
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(Error::NotInstalled(hint.to_owned())),
+        _ => Ok(()),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::api::{CertificateRequest, IssuerScope, WatchedIssuer};
 use crate::backoff::Retry;
 use crate::decision::{Decision, Gate, IssuerKey, decide, gate, is_terminal, issuer_readiness};
 use crate::metrics::KindLabels;
-use crate::signer::{IssuerContext, SignError, SignRequest, Signer};
+use crate::signer::{IssuerContext, SignError, SignRequest, Signer, Warning};
 
 /// Reconciles one request.
 pub(super) async fn reconcile<S: Signer>(
@@ -153,7 +153,7 @@ async fn finish_with<S: Signer>(
     ctx: &Context<S>,
     request: &CertificateRequest,
     outcome: Outcome,
-    warnings: &[(String, String)],
+    warnings: &[Warning],
 ) -> Result<(), Error> {
     let uid = request.metadata.uid.as_deref().unwrap_or_default();
     if !write(ctx, request, &outcome).await? {
@@ -163,8 +163,8 @@ async fn finish_with<S: Signer>(
     ctx.retries.forget(uid);
     let (warning, reason, note) = match &outcome {
         Outcome::Issued { .. } if !warnings.is_empty() => {
-            let notes: Vec<&str> = warnings.iter().map(|(_, note)| note.as_str()).collect();
-            (true, warnings[0].0.as_str(), format!("{ISSUED_MESSAGE}; {}", notes.join("; ")))
+            let notes: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+            (true, warnings[0].reason.as_str(), format!("{ISSUED_MESSAGE}; {}", notes.join("; ")))
         }
         Outcome::Issued { .. } => (false, outcome.reason(), ISSUED_MESSAGE.to_owned()),
         Outcome::Denied => (true, outcome.reason(), super::status::DENIED_MESSAGE.to_owned()),

@@ -10,7 +10,7 @@ use crate::reasons;
 
 /// The end state of one reconcile of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Denied by an approver.
     Denied,
     /// Waiting; the message says for what.
@@ -28,7 +28,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The Ready condition's reason for this outcome.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Outcome::Denied => reasons::DENIED,
             Outcome::Pending(_) => reasons::PENDING,
@@ -39,16 +39,16 @@ impl Outcome {
 }
 
 /// Message of an issued request, as cert-manager's built-in issuers write it.
-pub const ISSUED_MESSAGE: &str = "Certificate fetched from issuer successfully";
+pub(crate) const ISSUED_MESSAGE: &str = "Certificate fetched from issuer successfully";
 /// Message of a denied request.
-pub const DENIED_MESSAGE: &str = "The CertificateRequest was denied by an approval controller";
+pub(crate) const DENIED_MESSAGE: &str = "The CertificateRequest was denied by an approval controller";
 
 /// The apply body for a request, or `None` if its status already says this.
 ///
 /// Carries only Ferrum's fields (its Ready condition, `certificate`, `ca`, `failureTime`) and
 /// the `resourceVersion` it was computed from, so that a write based on a stale read fails
 /// with a conflict instead of overwriting a newer state.
-pub fn request_status_patch(request: &CertificateRequest, outcome: &Outcome, now: Time) -> Option<Value> {
+pub(crate) fn request_status_patch(request: &CertificateRequest, outcome: &Outcome, now: Time) -> Option<Value> {
     let previous = request.condition(reasons::READY);
     let (status, message) = match outcome {
         Outcome::Denied => (ConditionStatus::False, DENIED_MESSAGE),
@@ -85,7 +85,7 @@ pub fn request_status_patch(request: &CertificateRequest, outcome: &Outcome, now
 }
 
 /// The apply body for an issuer's Ready condition, or `None` if it already says this.
-pub fn issuer_status_patch<S: Clone>(
+pub(crate) fn issuer_status_patch<S: Clone>(
     kinds: &IssuerKinds,
     scope: IssuerScope,
     issuer: &Issuer<S>,

@@ -43,21 +43,21 @@ pub enum ChainError {
 #[derive(Clone, Debug)]
 pub struct CertFacts {
     /// DER.
-    pub der: Vec<u8>,
+    pub(crate) der: Vec<u8>,
     /// Subject Name DER.
-    pub subject: Vec<u8>,
+    pub(crate) subject: Vec<u8>,
     /// Issuer Name DER.
-    pub issuer: Vec<u8>,
+    pub(crate) issuer: Vec<u8>,
     /// `subjectPublicKey` bits.
-    pub public_key: Vec<u8>,
+    pub(crate) public_key: Vec<u8>,
     /// Subject key identifier extension, if present.
-    pub subject_key_id: Option<Vec<u8>>,
+    pub(crate) subject_key_id: Option<Vec<u8>>,
     /// Basic constraints `cA`.
-    pub is_ca: bool,
+    pub(crate) is_ca: bool,
     /// `notBefore`.
-    pub not_before: SystemTime,
+    pub(crate) not_before: SystemTime,
     /// `notAfter`.
-    pub not_after: SystemTime,
+    pub(crate) not_after: SystemTime,
 }
 
 impl CertFacts {
@@ -81,7 +81,32 @@ impl CertFacts {
     }
 
     /// Whether subject and issuer are the same name.
-    pub fn self_issued(&self) -> bool {
+    /// The certificate's DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Whether basicConstraints says cA.
+    pub fn is_ca(&self) -> bool {
+        self.is_ca
+    }
+
+    /// notBefore.
+    pub fn not_before(&self) -> SystemTime {
+        self.not_before
+    }
+
+    /// notAfter.
+    pub fn not_after(&self) -> SystemTime {
+        self.not_after
+    }
+
+    /// The `subjectPublicKey` bits.
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    pub(crate) fn self_issued(&self) -> bool {
         self.subject == self.issuer
     }
 }
@@ -90,9 +115,9 @@ impl CertFacts {
 #[derive(Clone, Debug)]
 pub struct CaBundle {
     /// `tls.crt`, in order.
-    pub chain: Vec<CertFacts>,
+    pub(crate) chain: Vec<CertFacts>,
     /// The root: the self-issued end of the chain, else `ca.crt`, else the chain's last cert.
-    pub root: CertFacts,
+    pub(crate) root: CertFacts,
     /// PEM of the chain without a self-issued root, encoded once (it follows every leaf).
     intermediates_pem: String,
     /// PEM of the root, encoded once.
@@ -118,13 +143,24 @@ impl CaBundle {
     }
 
     /// The issuing certificate.
+    /// `tls.crt`, in order: the issuing CA first.
+    pub fn chain(&self) -> &[CertFacts] {
+        &self.chain
+    }
+
+    /// The root: the self-issued end of the chain, else `ca.crt`, else the chain's last cert.
+    pub fn root(&self) -> &CertFacts {
+        &self.root
+    }
+
+    /// The CA that signs: the first certificate of `tls.crt`.
     pub fn issuing(&self) -> &CertFacts {
         // Invariant: `parse` refuses an empty chain.
         &self.chain[0]
     }
 
     /// What a certificate signed by this CA takes from it.
-    pub fn issuer_info(&self) -> IssuerInfo {
+    pub(crate) fn issuer_info(&self) -> IssuerInfo {
         let ca = self.issuing();
         IssuerInfo {
             subject: ca.subject.clone(),

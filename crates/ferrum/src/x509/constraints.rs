@@ -52,7 +52,10 @@ struct Subtrees {
 }
 
 /// The nameConstraints extension to put in the certificate, if the CSR requests one.
-pub fn requested_name_constraints(csr: &ValidatedCsr, is_ca: bool) -> Result<Option<Extension>, ConstraintError> {
+pub(crate) fn requested_name_constraints(
+    csr: &ValidatedCsr,
+    is_ca: bool,
+) -> Result<Option<Extension>, ConstraintError> {
     let Some(requested) = csr.extension(oids::NAME_CONSTRAINTS) else {
         return Ok(None);
     };

@@ -15,9 +15,9 @@ use super::pem::{PemError, decode_csr_pem};
 pub const MAX_CSR_PEM_BYTES: usize = 36_500;
 
 /// Smallest RSA modulus accepted, in bits.
-pub const MIN_RSA_BITS: u32 = 2048;
+pub(crate) const MIN_RSA_BITS: u32 = 2048;
 /// Largest RSA modulus accepted, in bits.
-pub const MAX_RSA_BITS: u32 = 8192;
+pub(crate) const MAX_RSA_BITS: u32 = 8192;
 
 /// A hash function used in a signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,26 +125,56 @@ pub enum CsrError {
 #[derive(Clone, Debug)]
 pub struct ValidatedCsr {
     /// The request's DER.
-    pub der: Vec<u8>,
+    pub(crate) der: Vec<u8>,
     /// The subject Name, DER, exactly as requested.
-    pub subject: Vec<u8>,
+    pub(crate) subject: Vec<u8>,
     /// Whether the subject has no RDNs.
-    pub subject_is_empty: bool,
+    pub(crate) subject_is_empty: bool,
     /// SubjectPublicKeyInfo DER, exactly as requested.
-    pub public_key_info: Vec<u8>,
+    pub(crate) public_key_info: Vec<u8>,
     /// The `subjectPublicKey` bits (used for key identifiers).
-    pub public_key: Vec<u8>,
+    pub(crate) public_key: Vec<u8>,
     /// Kind and size of the key.
-    pub key: KeyAlgorithm,
+    pub(crate) key: KeyAlgorithm,
     /// The algorithm the request was signed with.
-    pub signature: SignatureAlgorithm,
+    pub(crate) signature: SignatureAlgorithm,
     /// Extensions asked for in the `extensionRequest` attribute, in order.
-    pub extensions: Vec<Extension>,
+    pub(crate) extensions: Vec<Extension>,
 }
 
 impl ValidatedCsr {
+    /// The request's DER, exactly as received.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The subject Name, DER, exactly as requested.
+    pub fn subject(&self) -> &[u8] {
+        &self.subject
+    }
+
+    /// SubjectPublicKeyInfo DER, exactly as requested.
+    pub fn public_key_info(&self) -> &[u8] {
+        &self.public_key_info
+    }
+
+    /// Kind and size of the key.
+    pub fn key(&self) -> KeyAlgorithm {
+        self.key
+    }
+
+    /// The algorithm the request was signed with.
+    pub fn signature(&self) -> SignatureAlgorithm {
+        self.signature
+    }
+
+    /// Extensions asked for in the `extensionRequest` attribute, in order.
+    pub fn extensions(&self) -> &[Extension] {
+        &self.extensions
+    }
+
     /// The requested extension with this OID, if any.
-    pub fn extension(&self, oid: ObjectIdentifier) -> Option<&Extension> {
+    pub(crate) fn extension(&self, oid: ObjectIdentifier) -> Option<&Extension> {
         self.extensions.iter().find(|e| e.extn_id == oid)
     }
 }

@@ -20,11 +20,11 @@ use super::oids;
 use super::template::CertificateTemplate;
 
 /// Backdate of `notBefore`, for clocks that run a little behind ours.
-pub const CLOCK_SKEW_BACKDATE: Duration = Duration::from_secs(60);
+pub(crate) const CLOCK_SKEW_BACKDATE: Duration = Duration::from_secs(60);
 
 /// What the certificate takes from its issuer.
 #[derive(Clone, Debug)]
-pub struct IssuerInfo {
+pub(crate) struct IssuerInfo {
     /// The issuer's subject Name DER (becomes our issuer name, byte for byte).
     pub subject: Vec<u8>,
     /// The issuer's key identifier (its SKI, else one computed from its key).
@@ -46,7 +46,7 @@ pub struct PublishedUrls {
 
 /// The lifetime chosen for a certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lifetime {
+pub(crate) struct Lifetime {
     /// `notBefore`.
     pub not_before: SystemTime,
     /// `notAfter`.
@@ -57,7 +57,7 @@ pub struct Lifetime {
 
 impl Lifetime {
     /// From `now` for `duration`, backdated by [`CLOCK_SKEW_BACKDATE`], never past `ca_not_after`.
-    pub fn new(now: SystemTime, duration: Duration, ca_not_after: SystemTime) -> Self {
+    pub(crate) fn new(now: SystemTime, duration: Duration, ca_not_after: SystemTime) -> Self {
         let wanted = now + duration;
         let clamped = wanted > ca_not_after;
         Self { not_before: now - CLOCK_SKEW_BACKDATE, not_after: if clamped { ca_not_after } else { wanted }, clamped }
@@ -66,7 +66,7 @@ impl Lifetime {
 
 /// Errors while encoding a certificate.
 #[derive(Debug, thiserror::Error)]
-pub enum EncodeError {
+pub(crate) enum EncodeError {
     /// DER encoding failed (an input was not valid DER, or a URL not IA5).
     #[error("certificate encoding failed: {0}")]
     Der(#[from] der::Error),
@@ -94,7 +94,7 @@ struct Certificate<'a> {
 }
 
 /// A random positive serial number with 127 random bits.
-pub fn random_serial() -> [u8; 16] {
+pub(crate) fn random_serial() -> [u8; 16] {
     let mut serial: [u8; 16] = rand::random();
     serial[0] &= 0x7f;
     serial[0] |= 0x40; // keep the encoding 16 bytes long
@@ -103,12 +103,12 @@ pub fn random_serial() -> [u8; 16] {
 
 /// A key identifier: SHA-256 of the `subjectPublicKey` bits, truncated to 160 bits
 /// (RFC 7093, method 1).
-pub fn key_identifier(public_key: &[u8]) -> Vec<u8> {
+pub(crate) fn key_identifier(public_key: &[u8]) -> Vec<u8> {
     digest::digest(&digest::SHA256, public_key).as_ref()[..20].to_vec()
 }
 
 /// The DER of the TBSCertificate. Extensions are in the order Go's `x509` writes them.
-pub fn tbs_certificate(
+pub(crate) fn tbs_certificate(
     template: &CertificateTemplate,
     issuer: &IssuerInfo,
     lifetime: &Lifetime,
@@ -183,7 +183,11 @@ pub fn tbs_certificate(
 }
 
 /// The certificate DER from its TBS DER and a signature over it.
-pub fn assemble(tbs: &[u8], algorithm: &AlgorithmIdentifierOwned, signature: &[u8]) -> Result<Vec<u8>, EncodeError> {
+pub(crate) fn assemble(
+    tbs: &[u8],
+    algorithm: &AlgorithmIdentifierOwned,
+    signature: &[u8],
+) -> Result<Vec<u8>, EncodeError> {
     let cert = Certificate {
         tbs_certificate: AnyRef::from_der(tbs)?,
         signature_algorithm: algorithm.clone(),

@@ -1,4 +1,4 @@
-//! CA private keys held in memory, and the [`CertificateSigner`] trait that lets the
+//! CA private keys held in memory, and the [`SigningKey`] trait that lets the
 //! signature come from anywhere (this software key, an HSM, a remote service).
 
 use aws_lc_rs::rand::SystemRandom;
@@ -16,7 +16,7 @@ use super::oids;
 pub const MAX_KEY_PEM_BYTES: usize = 13_000;
 
 /// Something that signs the DER of a TBSCertificate.
-pub trait CertificateSigner: Send + Sync {
+pub trait SigningKey: Send + Sync {
     /// The AlgorithmIdentifier of the signatures this signer makes.
     fn algorithm(&self) -> AlgorithmIdentifierOwned;
     /// The `subjectPublicKey` bits of the signing key, to match against the CA certificate.
@@ -45,7 +45,10 @@ pub enum KeyError {
 }
 
 /// A CA private key held in memory. `Debug` prints no key material.
-pub enum SoftwareKey {
+pub struct SoftwareKey(Inner);
+
+/// The loaded key; private so that a key and its algorithm can only come from the key itself.
+enum Inner {
     /// RSA, signing with PKCS#1 v1.5 and SHA-256/384/512 by key size (as Go does).
     Rsa(RsaKeyPair),
     /// ECDSA, hash by curve (as Go does): SHA-256 for P-256, SHA-384 for P-384, SHA-512 for P-521.
@@ -56,10 +59,10 @@ pub enum SoftwareKey {
 
 impl std::fmt::Debug for SoftwareKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self {
-            Self::Rsa(_) => "Rsa",
-            Self::Ecdsa(..) => "Ecdsa",
-            Self::Ed25519(_) => "Ed25519",
+        let kind = match &self.0 {
+            Inner::Rsa(_) => "Rsa",
+            Inner::Ecdsa(..) => "Ecdsa",
+            Inner::Ed25519(_) => "Ed25519",
         };
         write!(f, "SoftwareKey::{kind}(<redacted>)")
     }
@@ -79,18 +82,18 @@ impl SoftwareKey {
                 (&sig::ECDSA_P521_SHA512_ASN1_SIGNING, Curve::P521),
             ]
             .into_iter()
-            .find_map(|(alg, curve)| EcdsaKeyPair::from_private_key_der(alg, der).ok().map(|k| Self::Ecdsa(k, curve)))
+            .find_map(|(alg, curve)| EcdsaKeyPair::from_private_key_der(alg, der).ok().map(|k| Inner::Ecdsa(k, curve)))
         };
         let loaded = match &key {
-            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()).ok().map(Self::Rsa),
+            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()).ok().map(Inner::Rsa),
             PrivateKeyDer::Sec1(k) => ecdsa(k.secret_sec1_der()),
             PrivateKeyDer::Pkcs8(k) => {
                 let der = k.secret_pkcs8_der();
                 RsaKeyPair::from_pkcs8(der)
                     .ok()
-                    .map(Self::Rsa)
+                    .map(Inner::Rsa)
                     .or_else(|| ecdsa(der))
-                    .or_else(|| Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).ok().map(Self::Ed25519))
+                    .or_else(|| Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).ok().map(Inner::Ed25519))
             }
             _ => None,
         };
@@ -100,13 +103,13 @@ impl SoftwareKey {
             _ => "PKCS#8",
         };
         let loaded = loaded.ok_or(KeyError::Unsupported(label))?;
-        if let Self::Rsa(k) = &loaded {
+        if let Inner::Rsa(k) = &loaded {
             let bits = k.public_modulus_len() * 8;
             if !(2048..=8192).contains(&bits) {
                 return Err(KeyError::Unsupported(label));
             }
         }
-        Ok(loaded)
+        Ok(Self(loaded))
     }
 
     fn rsa_hash(key: &RsaKeyPair) -> (&'static dyn sig::RsaEncoding, const_oid::ObjectIdentifier) {
@@ -118,15 +121,15 @@ impl SoftwareKey {
     }
 }
 
-impl CertificateSigner for SoftwareKey {
+impl SigningKey for SoftwareKey {
     fn algorithm(&self) -> AlgorithmIdentifierOwned {
-        match self {
-            Self::Rsa(k) => AlgorithmIdentifierOwned {
+        match &self.0 {
+            Inner::Rsa(k) => AlgorithmIdentifierOwned {
                 oid: Self::rsa_hash(k).1,
                 // RFC 4055: the parameters of PKCS#1 v1.5 signature algorithms are NULL.
                 parameters: Some(Any::from(Null)),
             },
-            Self::Ecdsa(_, curve) => {
+            Inner::Ecdsa(_, curve) => {
                 let oid = match curve {
                     Curve::P256 => oids::ECDSA_WITH_SHA256,
                     Curve::P384 => oids::ECDSA_WITH_SHA384,
@@ -134,32 +137,32 @@ impl CertificateSigner for SoftwareKey {
                 };
                 AlgorithmIdentifierOwned { oid, parameters: None }
             }
-            Self::Ed25519(_) => AlgorithmIdentifierOwned { oid: oids::ED25519, parameters: None },
+            Inner::Ed25519(_) => AlgorithmIdentifierOwned { oid: oids::ED25519, parameters: None },
         }
     }
 
     fn public_key(&self) -> &[u8] {
-        match self {
-            Self::Rsa(k) => k.public_key().as_ref(),
-            Self::Ecdsa(k, _) => k.public_key().as_ref(),
-            Self::Ed25519(k) => k.public_key().as_ref(),
+        match &self.0 {
+            Inner::Rsa(k) => k.public_key().as_ref(),
+            Inner::Ecdsa(k, _) => k.public_key().as_ref(),
+            Inner::Ed25519(k) => k.public_key().as_ref(),
         }
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
         let rng = SystemRandom::new();
-        match self {
-            Self::Rsa(k) => {
+        match &self.0 {
+            Inner::Rsa(k) => {
                 let mut out = vec![0; k.public_modulus_len()];
                 k.sign(Self::rsa_hash(k).0, &rng, message, &mut out)
                     .map_err(|_| SigningError("RSA signing failed".into()))?;
                 Ok(out)
             }
-            Self::Ecdsa(k, _) => k
+            Inner::Ecdsa(k, _) => k
                 .sign(&rng, message)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| SigningError("ECDSA signing failed".into())),
-            Self::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
+            Inner::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
         }
     }
 }

@@ -1,17 +1,33 @@
-//! X.509 without Kubernetes: checking requests, the signing policy, assembling and signing
-//! certificates, and CA bundles.
+//! X.509 without Kubernetes: reading and checking a request, the signing policy, and signing
+//! certificates with a CA held in memory ([`CaBundle`], [`SoftwareKey`], [`sign_with_ca`]) or
+//! with any [`SigningKey`] (an HSM, a remote service).
 
-pub mod chain;
-pub mod constraints;
-pub mod csr;
-pub mod duration;
-pub mod issue;
-pub mod key;
-pub mod names;
-pub mod oids;
-pub mod pem;
-pub mod sign;
-pub mod template;
+pub(crate) mod chain;
+pub(crate) mod constraints;
+pub(crate) mod csr;
+pub(crate) mod duration;
+pub(crate) mod issue;
+pub(crate) mod key;
+pub(crate) mod names;
+pub(crate) mod oids;
+pub(crate) mod pem;
+pub(crate) mod sign;
+pub(crate) mod template;
+
+pub use chain::{CaBundle, CertFacts, ChainError, MAX_CHAIN_PEM_BYTES};
+pub use constraints::ConstraintError;
+pub use csr::{CsrError, Curve, Hash, KeyAlgorithm, MAX_CSR_PEM_BYTES, SignatureAlgorithm, ValidatedCsr, parse_csr};
+pub use duration::parse_go_duration;
+pub use issue::PublishedUrls;
+pub use key::{KeyError, MAX_KEY_PEM_BYTES, SigningError, SigningKey, SoftwareKey};
+pub use names::{NameError, NamePolicy, SanType, check_names};
+pub use pem::{PemError, decode_csr_pem};
+pub use sign::{CaSignError, IssuedCertificate, sign_with_ca};
+pub use template::{CertificateTemplate, PolicyError, RequestedProfile, certificate_template};
+
+/// Decodes base64 as Go's `encoding/json` decodes a `[]byte` (how the apiserver and
+/// cert-manager read `spec.request`); see `docs/security.md`.
+pub use crate::encoding::go_base64_decode;
 
 #[cfg(test)]
 mod tests;

@@ -3,100 +3,100 @@
 use const_oid::ObjectIdentifier as Oid;
 
 /// rsaEncryption.
-pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
 /// SHA-256 (as a hash algorithm, in PSS parameters).
-pub const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
+pub(crate) const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
 /// SHA-384.
-pub const SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.2");
+pub(crate) const SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.2");
 /// SHA-512.
-pub const SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.3");
+pub(crate) const SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.3");
 /// MGF1, the mask generation function of RSASSA-PSS.
-pub const MGF1: Oid = Oid::new_unwrap("1.2.840.113549.1.1.8");
+pub(crate) const MGF1: Oid = Oid::new_unwrap("1.2.840.113549.1.1.8");
 /// RSASSA-PSS.
-pub const RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
+pub(crate) const RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
 /// sha1WithRSAEncryption.
-pub const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
+pub(crate) const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
 /// sha256WithRSAEncryption.
-pub const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
+pub(crate) const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
 /// sha384WithRSAEncryption.
-pub const SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
+pub(crate) const SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
 /// sha512WithRSAEncryption.
-pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
+pub(crate) const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
 /// id-ecPublicKey.
-pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+pub(crate) const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
 /// ecdsa-with-SHA1.
-pub const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
+pub(crate) const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
 /// ecdsa-with-SHA256.
-pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
+pub(crate) const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
 /// ecdsa-with-SHA384.
-pub const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
+pub(crate) const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
 /// ecdsa-with-SHA512.
-pub const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
+pub(crate) const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
 /// NIST P-256 (prime256v1).
-pub const P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
+pub(crate) const P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
 /// NIST P-384 (secp384r1).
-pub const P384: Oid = Oid::new_unwrap("1.3.132.0.34");
+pub(crate) const P384: Oid = Oid::new_unwrap("1.3.132.0.34");
 /// NIST P-521 (secp521r1).
-pub const P521: Oid = Oid::new_unwrap("1.3.132.0.35");
+pub(crate) const P521: Oid = Oid::new_unwrap("1.3.132.0.35");
 /// Ed25519, as a key and as a signature algorithm.
-pub const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
+pub(crate) const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
 /// DSA public key.
-pub const DSA: Oid = Oid::new_unwrap("1.2.840.10040.4.1");
+pub(crate) const DSA: Oid = Oid::new_unwrap("1.2.840.10040.4.1");
 /// dsa-with-sha1.
-pub const DSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10040.4.3");
+pub(crate) const DSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10040.4.3");
 /// dsa-with-sha256.
-pub const DSA_WITH_SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.2");
+pub(crate) const DSA_WITH_SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.2");
 /// PKCS#9 extensionRequest attribute.
-pub const EXTENSION_REQUEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.14");
+pub(crate) const EXTENSION_REQUEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.14");
 /// Subject key identifier extension.
-pub const SUBJECT_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.14");
+pub(crate) const SUBJECT_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.14");
 /// Key usage extension.
-pub const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
+pub(crate) const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
 /// Subject alternative name extension.
-pub const SUBJECT_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.17");
+pub(crate) const SUBJECT_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.17");
 /// Basic constraints extension.
-pub const BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
+pub(crate) const BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
 /// Name constraints extension.
-pub const NAME_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.30");
+pub(crate) const NAME_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.30");
 /// CRL distribution points extension.
-pub const CRL_DISTRIBUTION_POINTS: Oid = Oid::new_unwrap("2.5.29.31");
+pub(crate) const CRL_DISTRIBUTION_POINTS: Oid = Oid::new_unwrap("2.5.29.31");
 /// Authority key identifier extension.
-pub const AUTHORITY_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.35");
+pub(crate) const AUTHORITY_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.35");
 /// Extended key usage extension.
-pub const EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
+pub(crate) const EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
 /// Authority information access extension.
-pub const AUTHORITY_INFO_ACCESS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.1");
+pub(crate) const AUTHORITY_INFO_ACCESS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.1");
 /// id-ad-ocsp.
-pub const AD_OCSP: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1");
+pub(crate) const AD_OCSP: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1");
 /// id-ad-caIssuers.
-pub const AD_CA_ISSUERS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.2");
+pub(crate) const AD_CA_ISSUERS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.2");
 
 /// Extended key usages, in cert-manager's spelling.
-pub mod eku {
+pub(crate) mod eku {
     use super::Oid;
 
     /// anyExtendedKeyUsage.
-    pub const ANY: Oid = Oid::new_unwrap("2.5.29.37.0");
+    pub(crate) const ANY: Oid = Oid::new_unwrap("2.5.29.37.0");
     /// id-kp-serverAuth.
-    pub const SERVER_AUTH: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.1");
+    pub(crate) const SERVER_AUTH: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.1");
     /// id-kp-clientAuth.
-    pub const CLIENT_AUTH: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.2");
+    pub(crate) const CLIENT_AUTH: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.2");
     /// id-kp-codeSigning.
-    pub const CODE_SIGNING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.3");
+    pub(crate) const CODE_SIGNING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.3");
     /// id-kp-emailProtection.
-    pub const EMAIL_PROTECTION: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.4");
+    pub(crate) const EMAIL_PROTECTION: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.4");
     /// id-kp-ipsecEndSystem.
-    pub const IPSEC_END_SYSTEM: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.5");
+    pub(crate) const IPSEC_END_SYSTEM: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.5");
     /// id-kp-ipsecTunnel.
-    pub const IPSEC_TUNNEL: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.6");
+    pub(crate) const IPSEC_TUNNEL: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.6");
     /// id-kp-ipsecUser.
-    pub const IPSEC_USER: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.7");
+    pub(crate) const IPSEC_USER: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.7");
     /// id-kp-timeStamping.
-    pub const TIME_STAMPING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.8");
+    pub(crate) const TIME_STAMPING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.8");
     /// id-kp-OCSPSigning.
-    pub const OCSP_SIGNING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.9");
+    pub(crate) const OCSP_SIGNING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.9");
     /// Microsoft Server Gated Crypto.
-    pub const MICROSOFT_SGC: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.10.3.3");
+    pub(crate) const MICROSOFT_SGC: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.10.3.3");
     /// Netscape Server Gated Crypto.
-    pub const NETSCAPE_SGC: Oid = Oid::new_unwrap("2.16.840.1.113730.4.1");
+    pub(crate) const NETSCAPE_SGC: Oid = Oid::new_unwrap("2.16.840.1.113730.4.1");
 }

@@ -4,45 +4,65 @@ use std::time::SystemTime;
 
 use super::chain::CaBundle;
 use super::issue::{EncodeError, Lifetime, PublishedUrls, assemble, random_serial, tbs_certificate};
-use super::key::CertificateSigner;
+use super::key::SigningKey;
 use super::template::CertificateTemplate;
-use crate::reasons::{CA_EXPIRED, DURATION_CLAMPED};
-use crate::signer::{IssuerError, SignError, Signed};
 
-/// Issues `template` from `ca` at `now`: lifetime clamped to the CA's expiry (with a warning),
+/// A certificate issued by [`sign_with_ca`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssuedCertificate {
+    /// PEM: the certificate, then the CA's intermediates (no self-signed root).
+    pub chain_pem: String,
+    /// PEM of the root.
+    pub ca_pem: String,
+    /// When the requested lifetime ran past the CA's expiry: the whole days the certificate
+    /// now lives (it expires with the CA).
+    pub clamped_to_days: Option<u64>,
+}
+
+/// Why [`sign_with_ca`] issued nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaSignError {
+    /// The CA has expired.
+    #[error("the CA has expired")]
+    CaExpired,
+    /// The certificate could not be encoded (a bad URL in the issuer, say).
+    #[error("{0}")]
+    Encoding(String),
+    /// The key did not sign.
+    #[error("{0}")]
+    Signing(String),
+}
+
+/// Issues `template` from `ca` at `now`: lifetime clamped to the CA's expiry (and said so),
 /// random serial, the CA's chain in the answer.
 pub fn sign_with_ca(
     ca: &CaBundle,
-    key: &impl CertificateSigner,
+    key: &impl SigningKey,
     template: &CertificateTemplate,
     urls: &PublishedUrls,
     now: SystemTime,
-) -> Result<Signed, SignError> {
+) -> Result<IssuedCertificate, CaSignError> {
     let issuer = ca.issuer_info();
     if now >= issuer.not_after {
-        return Err(SignError::IssuerBroken(IssuerError::new(CA_EXPIRED, "the CA has expired")));
+        return Err(CaSignError::CaExpired);
     }
     let lifetime = Lifetime::new(now, template.duration, issuer.not_after);
     let algorithm = key.algorithm();
-    let encode_failed = |e: EncodeError| SignError::Permanent(e.to_string());
+    let encode_failed = |e: EncodeError| CaSignError::Encoding(e.to_string());
     let tbs =
         tbs_certificate(template, &issuer, &lifetime, &random_serial(), &algorithm, urls).map_err(encode_failed)?;
-    let signature = key.sign(&tbs).map_err(|e| SignError::Retryable(e.to_string()))?;
+    let signature = key.sign(&tbs).map_err(|e| CaSignError::Signing(e.to_string()))?;
     let der = assemble(&tbs, &algorithm, &signature).map_err(encode_failed)?;
-    let mut warnings = Vec::new();
-    if lifetime.clamped {
-        warnings.push((
-            DURATION_CLAMPED.to_owned(),
-            format!(
-                "the requested duration runs past the CA's expiry; the certificate expires with the CA, in {} days",
-                days_until(issuer.not_after, now)
-            ),
-        ));
-    }
-    Ok(Signed { chain_pem: ca.chain_pem(&der), ca_pem: ca.ca_pem(), warnings })
+    Ok(IssuedCertificate {
+        chain_pem: ca.chain_pem(&der),
+        ca_pem: ca.ca_pem(),
+        clamped_to_days: lifetime.clamped.then(|| days_until(issuer.not_after, now)),
+    })
 }
 
 /// Whole days from `now` until `when` (0 if past).
-pub fn days_until(when: SystemTime, now: SystemTime) -> u64 {
+pub(crate) fn days_until(when: SystemTime, now: SystemTime) -> u64 {
     when.duration_since(now).unwrap_or_default().as_secs() / 86_400
 }

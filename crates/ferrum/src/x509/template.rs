@@ -20,11 +20,11 @@ use super::duration::parse_go_duration;
 use super::oids::{self, eku};
 
 /// Lifetime when `spec.duration` is empty: 90 days, as cert-manager.
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(90 * 24 * 3600);
+pub(crate) const DEFAULT_DURATION: Duration = Duration::from_secs(90 * 24 * 3600);
 /// Shortest lifetime accepted: one hour, as cert-manager's webhook.
-pub const MIN_DURATION: Duration = Duration::from_secs(3600);
+pub(crate) const MIN_DURATION: Duration = Duration::from_secs(3600);
 /// Longest lifetime accepted: 100 years (the CA's own expiry clamps it further).
-pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// What the request's spec asks for, in cert-manager's terms.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -82,23 +82,65 @@ pub enum PolicyError {
 #[derive(Clone, Debug)]
 pub struct CertificateTemplate {
     /// Subject Name DER, copied from the CSR.
-    pub subject: Vec<u8>,
+    pub(crate) subject: Vec<u8>,
     /// SubjectPublicKeyInfo DER, copied from the CSR.
-    pub public_key_info: Vec<u8>,
+    pub(crate) public_key_info: Vec<u8>,
     /// The `subjectPublicKey` bits, for the subject key identifier.
-    pub public_key: Vec<u8>,
+    pub(crate) public_key: Vec<u8>,
     /// Requested lifetime.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// Whether the certificate is a CA.
-    pub is_ca: bool,
+    pub(crate) is_ca: bool,
     /// Key usage bits.
-    pub key_usage: FlagSet<KeyUsages>,
+    pub(crate) key_usage: FlagSet<KeyUsages>,
     /// Extended key usages, in the order given.
-    pub ext_key_usage: Vec<ObjectIdentifier>,
+    pub(crate) ext_key_usage: Vec<ObjectIdentifier>,
     /// The subjectAltName extension, copied from the CSR; critical when the subject is empty.
-    pub subject_alt_name: Option<Extension>,
+    pub(crate) subject_alt_name: Option<Extension>,
     /// Name constraints requested by a sub-CA's CSR (see [`super::constraints`]).
-    pub name_constraints: Option<Extension>,
+    pub(crate) name_constraints: Option<Extension>,
+}
+
+impl CertificateTemplate {
+    /// Subject Name DER, copied from the CSR.
+    pub fn subject(&self) -> &[u8] {
+        &self.subject
+    }
+
+    /// SubjectPublicKeyInfo DER, copied from the CSR.
+    pub fn public_key_info(&self) -> &[u8] {
+        &self.public_key_info
+    }
+
+    /// Requested lifetime.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// Whether the certificate is a CA.
+    pub fn is_ca(&self) -> bool {
+        self.is_ca
+    }
+
+    /// Key usage bits.
+    pub fn key_usage(&self) -> FlagSet<KeyUsages> {
+        self.key_usage
+    }
+
+    /// Extended key usages, in the order given.
+    pub fn ext_key_usage(&self) -> &[ObjectIdentifier] {
+        &self.ext_key_usage
+    }
+
+    /// The subjectAltName extension, copied from the CSR.
+    pub fn subject_alt_name(&self) -> Option<&Extension> {
+        self.subject_alt_name.as_ref()
+    }
+
+    /// Name constraints requested by a sub-CA's CSR.
+    pub fn name_constraints(&self) -> Option<&Extension> {
+        self.name_constraints.as_ref()
+    }
 }
 
 /// Applies the policy.

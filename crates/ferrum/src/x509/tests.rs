@@ -12,7 +12,7 @@ use super::chain::CaBundle;
 use super::constraints::ConstraintError;
 use super::csr::{CsrError, Curve, Hash, KeyAlgorithm, MAX_CSR_PEM_BYTES, SignatureAlgorithm, parse_csr};
 use super::issue::{Lifetime, PublishedUrls, assemble, random_serial, tbs_certificate};
-use super::key::{CertificateSigner, SoftwareKey};
+use super::key::{SigningKey, SoftwareKey};
 use super::names::{NameError, NamePolicy, SanType, check_names};
 use super::pem::PemError;
 use super::template::{PolicyError, RequestedProfile, certificate_template};

@@ -7,32 +7,27 @@ use prometheus_client::metrics::gauge::ConstGauge;
 
 /// Resident memory, CPU time, open file descriptors and start time of this process.
 #[derive(Debug)]
-pub struct ProcessCollector {
+pub(crate) struct ProcessCollector {
     start_time: f64,
 }
 
 impl ProcessCollector {
     /// A collector for this process, started now.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let start_time =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
         Self { start_time }
     }
 }
 
-/// (resident bytes, CPU seconds) from `/proc/self/stat`.
+/// (resident bytes, CPU seconds): `VmRSS` from `/proc/self/status`, and the time on CPU in
+/// nanoseconds from `/proc/self/schedstat` (no clock-tick or page-size constants needed).
 fn stat() -> Option<(f64, f64)> {
-    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15,
-    // rss (pages) field 24 (1-based, counting the pid as field 1).
-    let rest = text.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<f64>().ok());
-    // SAFETY: sysconf has no preconditions.
-    let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
-    let cpu = (field(14)? + field(15)?) / ticks.max(1) as f64;
-    let rss = field(24)? * page.max(1) as f64;
-    Some((rss, cpu))
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse::<f64>().ok()?;
+    let schedstat = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    let cpu_ns = schedstat.split_whitespace().next()?.parse::<f64>().ok()?;
+    Some((kib * 1024.0, cpu_ns / 1e9))
 }
 
 /// Writes one metric with its descriptor.

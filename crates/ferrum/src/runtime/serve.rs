@@ -4,24 +4,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::controller::WatchHealth;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use ferrum::controller::WatchHealth;
 use prometheus_client::registry::Registry;
 
 /// Whether the process is ready: a follower waiting for the lease is; a leader is once its
 /// caches have synced and while its watches answer.
 #[derive(Clone, Debug, Default)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     /// Set while this replica waits for leadership.
-    pub following: Arc<AtomicBool>,
+    pub(crate) following: Arc<AtomicBool>,
     /// Set by the controllers once their caches are complete.
-    pub synced: Arc<AtomicBool>,
+    pub(crate) synced: Arc<AtomicBool>,
     /// Whether the controllers' watches are answering.
-    pub watches: Arc<WatchHealth>,
+    pub(crate) watches: Arc<WatchHealth>,
 }
 
 impl Readiness {
@@ -40,12 +40,12 @@ impl Readiness {
 }
 
 /// Serves `/healthz` and `/readyz` on `health`, `/metrics` on `metrics`.
-pub async fn serve(
+pub(crate) async fn serve(
     health: SocketAddr,
     metrics: SocketAddr,
     readiness: Readiness,
     registry: Registry,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     let probes =
         Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(readyz)).with_state(readiness);
     let metrics_app = Router::new().route("/metrics", get(render)).with_state(Arc::new(registry));

@@ -1,0 +1,171 @@
+//! Fixtures every test suite shares: test CAs and CSRs, the openssl CLI, polling, base64 and
+//! PEM, the rendered Helm chart, CRD installation, and the repository root.
+
+use std::future::Future;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use serde::Deserialize;
+
+pub use crate::binaries::repo_root;
+use crate::binaries::{Binaries, Tool};
+
+/// The chart's objects for a release in `namespace`, rendered by `helm template` with
+/// `fullnameOverride=<fullname>` (so that cluster-scoped names do not collide between tests).
+pub fn render_chart(namespace: &str, fullname: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let helm = Binaries::locate().and_then(|b| b.path(Tool::Helm)).unwrap_or_else(|e| panic!("{e}"));
+    let chart = repo_root().join("deploy/chart/ferrum-issuer");
+    let mut cmd = Command::new(helm);
+    cmd.args(["template", "ferrum"]).arg(&chart).args(["--namespace", namespace]);
+    for set in [&format!("fullnameOverride={fullname}"), "crds.enabled=false", "approver.enabled=false"] {
+        cmd.args(["--set", set]);
+    }
+    for set in extra {
+        cmd.args(["--set", set]);
+    }
+    let out = cmd.output().expect("run helm template");
+    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|doc| serde_json::Value::deserialize(doc).ok())
+        .filter(|v| v.is_object())
+        .collect()
+}
+
+/// Polls `probe` every 200 ms until it gives `Some`, or panics after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A CA key pair as PEM (certificate, key).
+pub struct TestCa {
+    /// The certificate.
+    pub cert_pem: String,
+    /// The private key (PKCS#8).
+    pub key_pem: String,
+}
+
+/// Options for a test CA.
+#[derive(Clone, Copy)]
+pub struct CaOptions {
+    /// basicConstraints cA (false makes a leaf that cannot issue).
+    pub is_ca: bool,
+    /// Valid 2020-2021 only.
+    pub expired: bool,
+    /// Days of validity from now (when not expired).
+    pub days: i64,
+}
+
+impl Default for CaOptions {
+    fn default() -> Self {
+        Self { is_ca: true, expired: false, days: 365 }
+    }
+}
+
+/// Makes a self-signed CA with rcgen.
+pub fn make_ca(common_name: &str, options: CaOptions) -> TestCa {
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::OrganizationName, "Ferrum E2E");
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    if options.is_ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if options.expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    } else {
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(options.days);
+    }
+    let cert = params.self_signed(&key).expect("self-sign");
+    TestCa { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+}
+
+/// A P-256 CSR for `dns` as PEM.
+pub fn csr_pem(dns: &str) -> Vec<u8> {
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec![dns.to_owned()]).expect("params");
+    params.distinguished_name.push(DnType::CommonName, dns);
+    params.serialize_request(&key).expect("csr").pem().expect("pem").into_bytes()
+}
+
+/// A CSR made by the openssl CLI: `genpkey` arguments, subject, extra `req` arguments.
+pub fn openssl_csr(keygen: &[&str], subject: &str, extra: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = vec!["genpkey"];
+    args.extend(keygen);
+    args.extend(["-out", "k.pem"]);
+    let (ok, out) = openssl(dir.path(), &args);
+    assert!(ok, "{out}");
+    let mut args = vec!["req", "-new", "-key", "k.pem", "-subj", subject, "-out", "r.pem"];
+    args.extend(extra);
+    let (ok, out) = openssl(dir.path(), &args);
+    assert!(ok, "{out}");
+    std::fs::read(dir.path().join("r.pem")).expect("read CSR")
+}
+
+/// `genpkey` arguments for a P-256 key.
+pub const P256: &[&str] = &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+/// `genpkey` arguments for an RSA-2048 key.
+pub const RSA2048: &[&str] = &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
+
+/// Runs `openssl` with `args` in `dir`, returning (success, stdout+stderr).
+pub fn openssl(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl CLI is needed: apt-get install openssl");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Standard base64, as Go encodes a `[]byte` in JSON.
+pub fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A PEM block with `label` around `der`, 64-character lines.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    let body = base64(der);
+    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+/// Applies `crds` by server-side apply and waits until each is Established.
+pub async fn install_crds(client: &kube::Client, crds: impl IntoIterator<Item = CustomResourceDefinition>) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crds {
+        let name = crd.metadata.name.clone().expect("a CRD has a name");
+        let mut body = serde_json::to_value(&crd).expect("a CRD serializes");
+        body["apiVersion"] = serde_json::json!("apiextensions.k8s.io/v1");
+        body["kind"] = serde_json::json!("CustomResourceDefinition");
+        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(body)).await.expect("apply CRD");
+        eventually(&format!("CRD {name} Established"), Duration::from_secs(30), || async {
+            let crd = api.get(&name).await.ok()?;
+            let conditions = crd.status?.conditions?;
+            conditions.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+        })
+        .await;
+    }
+}
