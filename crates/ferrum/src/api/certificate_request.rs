@@ -15,7 +15,7 @@ use crate::encoding::go_base64_decode;
 
 /// `spec` of a cert-manager `CertificateRequest`.
 ///
-/// Read field by field (see [`super::lenient`]): a field the apiserver accepted that does not fit
+/// Read field by field (field by field, see `api::lenient`): a field the apiserver accepted that does not fit
 /// is listed in [`Self::problems`] and never fails a list or a watch. `spec.request` is decoded
 /// as Go's `encoding/json` decodes a `[]byte`, so Ferrum reads the bytes cert-manager reads.
 #[derive(CustomResource, Clone, Debug, Default, Serialize, PartialEq)]

@@ -35,7 +35,7 @@ pub struct IssuerStatus {
     pub conditions: Vec<Condition>,
 }
 
-/// Read leniently (see [`super::lenient`]): never fails.
+/// Read leniently (field by field, see `api::lenient`): never fails.
 impl<'de> Deserialize<'de> for IssuerStatus {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut f = Fields::new("status", any_value(d)?);

@@ -46,7 +46,7 @@ impl<S: Signer> Context<S> {
     ) -> Self {
         Self {
             events: Publisher::spawn(client.clone(), config.field_manager.clone(), std::env::var("POD_NAME").ok()),
-            retries: RetryTracker::new(config.max_retry_duration),
+            retries: RetryTracker::default(),
             client,
             config,
             signer,

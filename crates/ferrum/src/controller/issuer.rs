@@ -120,16 +120,6 @@ pub(super) async fn reconcile<S: Signer>(
     Ok(Action::requeue(shared.config.issuer_recheck_interval))
 }
 
-/// Marks an issuer not Ready after its signer reported it broken.
-pub(super) async fn mark_not_ready<S: Signer>(
-    ctx: &Context<S>,
-    scope: IssuerScope,
-    issuer: &WatchedIssuer<S::Spec>,
-    error: &IssuerError,
-) -> Result<(), Error> {
-    write(ctx, scope, issuer, Err((&error.reason, &error.message))).await.map(|_| ())
-}
-
 async fn write<S: Signer>(
     ctx: &Context<S>,
     scope: IssuerScope,
@@ -140,6 +130,18 @@ async fn write<S: Signer>(
     let Some(patch) = issuer_status_patch(kinds, scope, issuer, ready, Time(Timestamp::now())) else {
         return Ok(false);
     };
+    write_issuer_status(ctx, scope, issuer, patch).await?;
+    Ok(true)
+}
+
+/// Applies an issuer status patch.
+pub(super) async fn write_issuer_status<S: Signer>(
+    ctx: &Context<S>,
+    scope: IssuerScope,
+    issuer: &WatchedIssuer<S::Spec>,
+    patch: serde_json::Value,
+) -> Result<(), Error> {
+    let kinds = &ctx.config.kinds;
     let ar = kinds.api_resource(scope);
     let api: Api<WatchedIssuer<S::Spec>> = match scope {
         IssuerScope::Namespaced => {
@@ -149,7 +151,7 @@ async fn write<S: Signer>(
     };
     let params = PatchParams::apply(&ctx.config.field_manager).force();
     api.patch_status(&issuer.name_any(), &params, &Patch::Apply(patch)).await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Requeues an issuer whose check could not be recorded.

@@ -4,7 +4,8 @@ mod context;
 mod events;
 mod issuer;
 mod request;
-pub(crate) mod status;
+mod settle;
+mod status;
 
 use std::future::Future;
 use std::sync::Arc;

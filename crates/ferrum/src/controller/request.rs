@@ -3,8 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -12,14 +10,14 @@ use kube::{Resource, ResourceExt};
 use tracing::{debug, info, warn};
 
 use super::context::Context;
-use super::issuer::mark_not_ready;
-use super::status::{ISSUED_MESSAGE, Outcome, request_status_patch};
+use super::issuer::write_issuer_status;
+use super::settle::{Attempt, RetryUpdate, Settlement, settle_outcome, settle_signing};
+use super::status::Outcome;
 use crate::Error;
 use crate::api::{CertificateRequest, IssuerScope, WatchedIssuer};
-use crate::backoff::Retry;
-use crate::decision::{Decision, Gate, IssuerKey, decide, gate, is_terminal, issuer_readiness};
+use crate::decision::{Decision, Gate, decide, gate, is_terminal, issuer_readiness};
 use crate::metrics::KindLabels;
-use crate::signer::{IssuerContext, SignError, SignRequest, Signer, Warning};
+use crate::signer::{IssuerContext, SignRequest, Signer};
 
 /// Reconciles one request.
 pub(super) async fn reconcile<S: Signer>(
@@ -40,8 +38,8 @@ pub(super) async fn reconcile<S: Signer>(
         }
         _ if ctx.finished_unseen(&uid) => return Ok(Action::await_change()),
         Gate::Deny => {
-            finish(&ctx, &request, Outcome::Denied).await?;
-            return Ok(Action::await_change());
+            let settled = settle_outcome(&request, Outcome::Denied, &[], SystemTime::now());
+            return apply(&ctx, &request, settled).await;
         }
         Gate::Proceed(key) => key,
     };
@@ -54,12 +52,10 @@ pub(super) async fn reconcile<S: Signer>(
     let names = spec.map(|spec| ctx.signer.name_policy(spec)).unwrap_or_default();
     match decide(&request, &key, &kind, issuer_readiness(issuer.as_deref()), &names) {
         Decision::WaitForIssuer(message) => {
-            write(&ctx, &request, &Outcome::Pending(message)).await?;
-            Ok(Action::await_change())
+            apply(&ctx, &request, settle_outcome(&request, Outcome::Pending(message), &[], SystemTime::now())).await
         }
         Decision::Fail(message) => {
-            finish(&ctx, &request, Outcome::Failed(message)).await?;
-            Ok(Action::await_change())
+            apply(&ctx, &request, settle_outcome(&request, Outcome::Failed(message), &[], SystemTime::now())).await
         }
         Decision::Sign(checked) => {
             if let Some(remaining) = ctx.retries.backoff_remaining(&uid, SystemTime::now()) {
@@ -88,106 +84,61 @@ pub(super) async fn reconcile<S: Signer>(
                 .signing_seconds
                 .get_or_create(&KindLabels { kind: kind.clone() })
                 .observe(started.elapsed().as_secs_f64());
-            handle_signing(&ctx, &request, &key, &kind, issuer, result).await
+            let attempt = Attempt {
+                request: &request,
+                issuer,
+                key: &key,
+                kinds: &ctx.config.kinds,
+                retry: ctx.retries.state(&uid),
+                max_retry: ctx.config.max_retry_duration,
+                jitter: rand::random(),
+                now: SystemTime::now(),
+            };
+            let settled = settle_signing(&attempt, result);
+            if let Some(patch) = &settled.issuer_patch {
+                warn!(issuer = %key, "signer reports the issuer broken");
+                write_issuer_status(&ctx, key.scope, issuer, patch.clone()).await?;
+            }
+            apply(&ctx, &request, settled).await
         }
     }
 }
 
-async fn handle_signing<S: Signer>(
+/// Applies a settlement: the request's status (if it changes), then, once written, the
+/// bookkeeping, the metrics and the event. Returns when to look again.
+async fn apply<S: Signer>(
     ctx: &Context<S>,
     request: &CertificateRequest,
-    key: &IssuerKey,
-    kind: &str,
-    issuer: &WatchedIssuer<S::Spec>,
-    result: Result<crate::signer::Signed, SignError>,
+    settled: Settlement,
 ) -> Result<Action, Error> {
     let uid = request.metadata.uid.as_deref().unwrap_or_default();
-    match result {
-        Ok(signed) => {
-            let outcome = Outcome::Issued { chain_pem: signed.chain_pem, ca_pem: signed.ca_pem };
-            finish_with(ctx, request, outcome, &signed.warnings).await?;
-            Ok(Action::await_change())
-        }
-        Err(SignError::Permanent(message)) => {
-            finish(ctx, request, Outcome::Failed(format!("The issuer refused the request: {message}"))).await?;
-            Ok(Action::await_change())
-        }
-        Err(SignError::Retryable(message)) => match ctx.retries.failed(uid, SystemTime::now(), rand::random()) {
-            Retry::After(delay) => {
-                debug!(%message, ?delay, "signing failed; retrying");
-                write(ctx, request, &Outcome::Pending(format!("Signing failed, will retry: {message}"))).await?;
-                Ok(Action::requeue(delay))
-            }
-            Retry::GiveUp(elapsed) => {
-                let message = format!(
-                    "Signing kept failing for {}s (limit {}s): {message}",
-                    elapsed.as_secs(),
-                    ctx.config.max_retry_duration.as_secs()
-                );
-                finish(ctx, request, Outcome::Failed(message)).await?;
-                Ok(Action::await_change())
-            }
-        },
-        Err(SignError::Pending { message, retry_after }) => {
-            write(ctx, request, &Outcome::Pending(message)).await?;
-            Ok(Action::requeue(retry_after))
-        }
-        Err(SignError::IssuerBroken(error)) => {
-            warn!(issuer = %key, reason = %error.reason, "signer reports the issuer broken");
-            mark_not_ready(ctx, key.scope, issuer, &error).await?;
-            let message = format!("Referenced {kind} {key} is not ready: {}: {}", error.reason, error.message);
-            write(ctx, request, &Outcome::Pending(message)).await?;
-            Ok(Action::await_change())
-        }
+    match settled.retry {
+        RetryUpdate::Keep => {}
+        RetryUpdate::Forget => ctx.retries.forget(uid),
+        RetryUpdate::Failed { state, next_attempt } => ctx.retries.record(uid, state, next_attempt),
     }
-}
-
-/// Writes a terminal outcome, remembers it, and publishes its event.
-async fn finish<S: Signer>(ctx: &Context<S>, request: &CertificateRequest, outcome: Outcome) -> Result<(), Error> {
-    finish_with(ctx, request, outcome, &[]).await
-}
-
-/// [`finish`], folding the signer's warnings into the one event: a successful issuance costs
-/// one status write and one event, a Warning naming the first warning's reason if there are any.
-async fn finish_with<S: Signer>(
-    ctx: &Context<S>,
-    request: &CertificateRequest,
-    outcome: Outcome,
-    warnings: &[Warning],
-) -> Result<(), Error> {
-    let uid = request.metadata.uid.as_deref().unwrap_or_default();
-    if !write(ctx, request, &outcome).await? {
-        return Ok(());
-    }
-    ctx.mark_finished(uid);
-    ctx.retries.forget(uid);
-    let (warning, reason, note) = match &outcome {
-        Outcome::Issued { .. } if !warnings.is_empty() => {
-            let notes: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
-            (true, warnings[0].reason.as_str(), format!("{ISSUED_MESSAGE}; {}", notes.join("; ")))
-        }
-        Outcome::Issued { .. } => (false, outcome.reason(), ISSUED_MESSAGE.to_owned()),
-        Outcome::Denied => (true, outcome.reason(), super::status::DENIED_MESSAGE.to_owned()),
-        Outcome::Failed(message) => (true, outcome.reason(), message.clone()),
-        Outcome::Pending(message) => (false, outcome.reason(), message.clone()),
-    };
-    info!(request = %request.name_any(), namespace = request.namespace().unwrap_or_default(), reason, "request finished");
-    ctx.event(&request.object_ref(&()), warning, reason, note, "Sign");
-    Ok(())
-}
-
-/// Applies the status for `outcome` if it changes anything. Returns whether it wrote.
-async fn write<S: Signer>(ctx: &Context<S>, request: &CertificateRequest, outcome: &Outcome) -> Result<bool, Error> {
-    let Some(patch) = request_status_patch(request, outcome, Time(Timestamp::now())) else {
-        return Ok(false);
+    let action = settled.requeue.map(Action::requeue).unwrap_or_else(Action::await_change);
+    let terminal = settled.terminal();
+    let Some(patch) = settled.request_patch else {
+        return Ok(action);
     };
     let api: Api<CertificateRequest> =
         Api::namespaced(ctx.client.clone(), request.metadata.namespace.as_deref().unwrap_or_default());
     let params = PatchParams::apply(&ctx.config.field_manager).force();
     api.patch_status(&request.name_any(), &params, &Patch::Apply(patch)).await?;
-    ctx.count_result(request, outcome.reason());
+    let reason = settled.outcome.reason();
+    ctx.count_result(request, reason);
     ctx.metrics.retries_waiting.set(ctx.retries.waiting() as i64);
-    Ok(true)
+    if terminal {
+        ctx.mark_finished(uid);
+        info!(request = %request.name_any(), namespace = request.namespace().unwrap_or_default(), reason, "request finished");
+    } else {
+        debug!(request = %request.name_any(), reason, "request waiting");
+    }
+    if let Some(event) = settled.event {
+        ctx.event(&request.object_ref(&()), event.warning, &event.reason, event.note, "Sign");
+    }
+    Ok(action)
 }
 
 /// Maps an issuer change to the non-terminal requests that reference it.
