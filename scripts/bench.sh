@@ -7,7 +7,7 @@
 # Builds the release binaries, makes sure the control plane binaries exist, runs
 #   target/release/ferrum-bench run --count N ...
 # (table on stdout, CSVs under target/bench/), then draws target/bench/issuance-N.png with
-# scripts/bench_plot.py (needs matplotlib: pip install matplotlib).
+# scripts/bench_plot.py (installs matplotlib from Debian's packages, or with pip, if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -31,8 +31,22 @@ target/release/ferrum-bench run --count "$count" --out-dir target/bench "${args[
 
 csv="target/bench/issuance-$count.csv"
 png="target/bench/issuance-$count.png"
-if python3 -c 'import matplotlib' 2>/dev/null; then
-    python3 scripts/bench_plot.py "$csv" "$png"
-else
-    echo "matplotlib is missing: pip install matplotlib, then python3 scripts/bench_plot.py $csv $png" >&2
+# The plot needs matplotlib: use a Python that has it, else install it (pip, or Debian's package).
+plot_python=""
+for py in python3 /usr/bin/python3; do
+    if command -v "$py" >/dev/null && "$py" -c 'import matplotlib' 2>/dev/null; then plot_python=$py; break; fi
+done
+if [[ -z $plot_python ]]; then
+    echo "== installing matplotlib for the plot" >&2
+    if python3 -m pip install --quiet matplotlib >/dev/null 2>&1; then
+        plot_python=python3
+    elif [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq python3-matplotlib >/dev/null
+        plot_python=/usr/bin/python3
+    else
+        echo "cannot install matplotlib: pip and apt-get failed; the tables and CSVs are above" >&2
+        exit 1
+    fi
 fi
+"$plot_python" scripts/bench_plot.py "$csv" "$png"
+echo "plot: $png" >&2

@@ -4,8 +4,8 @@
 
 use base64::Engine;
 use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use ferrum::x509::decode_csr_pem;
 use ferrum_fuzz::pem_encode;
 use libfuzzer_sys::fuzz_target;
@@ -45,8 +45,7 @@ fuzz_target!(|data: &[u8]| {
     // line breaks dropped, decoded as Go does.
     let body_start = start + BEGIN_LINE.len();
     let body_end = body_start + find(&data[body_start..], b"-----END ").expect("accepted input has an END");
-    let body: Vec<u8> =
-        data[body_start..body_end].iter().copied().filter(|b| !matches!(b, b'\r' | b'\n')).collect();
+    let body: Vec<u8> = data[body_start..body_end].iter().copied().filter(|b| !matches!(b, b'\r' | b'\n')).collect();
     assert_eq!(GO_STD.decode(&body).expect("Go would decode the body"), der, "two readings disagree");
     assert!(trimmed.ends_with(b"-----END CERTIFICATE REQUEST-----"));
 

@@ -33,7 +33,7 @@ pub enum Contender {
 
 /// Why sample-external-issuer is not measured (the exact command and its error, 2026-05).
 pub const SAMPLE_UNAVAILABLE: &str = "GOTOOLCHAIN=local go mod download -json \
-github.com/cert-manager/sample-external-issuer@latest -> 403 Forbidden from proxy.golang.org \
+github.com/cert-manager/sample-external-issuer@latest -> 403 Forbidden from the Go module proxy \
 (\"This module version is not available.\"); also @main and @v0.4.0 and `go list -m -versions`";
 
 impl Contender {

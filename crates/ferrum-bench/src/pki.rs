@@ -2,37 +2,20 @@
 //! the floor's precomputed certificate.
 
 use anyhow::Context;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256};
+use ferrum_testenv::fixtures::{self, CaOptions, TestCa};
+use rcgen::{CertificateParams, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 
 /// A CA as PEM, for a `kubernetes.io/tls` Secret.
-pub struct Ca {
-    /// The self-signed CA certificate.
-    pub cert_pem: String,
-    /// Its private key (PKCS#8).
-    pub key_pem: String,
-}
+pub type Ca = TestCa;
 
-/// Makes a self-signed P-256 CA valid from 2025 to 2035.
+/// Makes a self-signed P-256 CA valid for ten years.
 pub fn make_ca() -> anyhow::Result<Ca> {
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("CA key")?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name.push(DnType::OrganizationName, "Ferrum bench");
-    params.distinguished_name.push(DnType::CommonName, "Ferrum bench CA");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2035, 1, 1);
-    let cert = params.self_signed(&key).context("self-signing the CA")?;
-    Ok(Ca { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    Ok(fixtures::make_ca("Ferrum bench CA", CaOptions { days: 3650, ..Default::default() }))
 }
 
 /// A PEM CSR for `dns` (also its common name) with a fresh P-256 key.
 pub fn make_csr(dns: &str) -> anyhow::Result<Vec<u8>> {
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("CSR key")?;
-    let mut params = CertificateParams::new(vec![dns.to_owned()]).context("CSR params")?;
-    params.distinguished_name.push(DnType::CommonName, dns);
-    let csr = params.serialize_request(&key).context("CSR")?;
-    Ok(csr.pem().context("CSR PEM")?.into_bytes())
+    Ok(fixtures::csr_pem(dns))
 }
 
 /// `count` CSRs, named after [`request_name`]`(i)`'s DNS name.

@@ -9,10 +9,10 @@
 //! these tests fail (never skip) and say so.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use serde::Deserialize as _;
+use ferrum_testenv::fixtures::{chart_dir, helm, helm_template, parse_documents, repo_root};
+
 use serde_json::{Value, json};
 
 const RELEASE: &str = "ferrum";
@@ -444,7 +444,8 @@ fn schema_and_guards_reject_bad_values() {
         ("leaderElection.enabled=false", "leaderElection.enabled"),
         ("metrics.service.enabled=false,metrics.serviceMonitor.enabled=true", "metrics.service.enabled"),
     ] {
-        let out = helm_template(RELEASE, NAMESPACE, &["--set", set]);
+        let chart = chart_dir();
+        let out = helm(&["template", RELEASE, chart.to_str().unwrap(), "--namespace", NAMESPACE, "--set", set]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "helm template --set {set} succeeded; it should have been refused");
         assert!(stderr.contains(expect), "helm template --set {set}: the error does not mention {expect}:\n{stderr}");
@@ -454,57 +455,13 @@ fn schema_and_guards_reject_bad_values() {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-fn chart_dir() -> PathBuf {
-    repo_root().join("deploy/chart/ferrum-issuer")
-}
-
-/// The helm binary from the control plane cache; a missing one fails the test.
-fn helm_path() -> PathBuf {
-    match ferrum_testenv::Binaries::locate().and_then(|b| b.path(ferrum_testenv::Tool::Helm)) {
-        Ok(path) => path,
-        Err(e) => panic!("the chart tests need helm; build it with tools/controlplane/build.sh ({e})"),
-    }
-}
-
-fn helm(args: &[&str]) -> Output {
-    Command::new(helm_path())
-        .args(args)
-        // No user configuration, repositories or plugins leak into the tests.
-        .env("HELM_CONFIG_HOME", std::env::temp_dir().join("ferrum-chart-test-helm/config"))
-        .env("HELM_CACHE_HOME", std::env::temp_dir().join("ferrum-chart-test-helm/cache"))
-        .env("HELM_DATA_HOME", std::env::temp_dir().join("ferrum-chart-test-helm/data"))
-        .output()
-        .expect("run helm")
-}
-
-fn helm_template(release: &str, namespace: &str, extra: &[&str]) -> Output {
-    let chart = chart_dir();
-    let mut args = vec!["template", release, chart.to_str().unwrap(), "--namespace", namespace];
-    args.extend_from_slice(extra);
-    helm(&args)
-}
-
 /// `helm template ferrum <chart> -n ferrum-system <extra>`, parsed.
 fn render(extra: &[&str]) -> Vec<Value> {
     render_release(RELEASE, NAMESPACE, extra)
 }
 
 fn render_release(release: &str, namespace: &str, extra: &[&str]) -> Vec<Value> {
-    let out = helm_template(release, namespace, extra);
-    assert!(out.status.success(), "helm template {extra:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    parse_documents(&String::from_utf8(out.stdout).expect("UTF-8 output"))
-}
-
-/// The non-empty documents of a multi-document YAML text.
-fn parse_documents(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|doc| Value::deserialize(doc).expect("valid YAML"))
-        .filter(|v| !v.is_null())
-        .collect()
+    helm_template(release, namespace, extra)
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {

@@ -14,26 +14,55 @@ use serde::Deserialize;
 pub use crate::binaries::repo_root;
 use crate::binaries::{Binaries, Tool};
 
-/// The chart's objects for a release in `namespace`, rendered by `helm template` with
-/// `fullnameOverride=<fullname>` (so that cluster-scoped names do not collide between tests).
-pub fn render_chart(namespace: &str, fullname: &str, extra: &[&str]) -> Vec<serde_json::Value> {
-    let helm = Binaries::locate().and_then(|b| b.path(Tool::Helm)).unwrap_or_else(|e| panic!("{e}"));
-    let chart = repo_root().join("deploy/chart/ferrum-issuer");
-    let mut cmd = Command::new(helm);
-    cmd.args(["template", "ferrum"]).arg(&chart).args(["--namespace", namespace]);
-    for set in [&format!("fullnameOverride={fullname}"), "crds.enabled=false", "approver.enabled=false"] {
-        cmd.args(["--set", set]);
-    }
-    for set in extra {
-        cmd.args(["--set", set]);
-    }
-    let out = cmd.output().expect("run helm template");
-    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).expect("UTF-8");
-    serde_yaml::Deserializer::from_str(&text)
-        .filter_map(|doc| serde_json::Value::deserialize(doc).ok())
-        .filter(|v| v.is_object())
+/// The Helm chart's directory.
+pub fn chart_dir() -> std::path::PathBuf {
+    repo_root().join("deploy/chart/ferrum-issuer")
+}
+
+/// `helm <args>` with the helm binary from the control plane cache, and no user configuration,
+/// repositories or plugins (a missing helm fails saying how to build it).
+pub fn helm(args: &[&str]) -> std::process::Output {
+    let helm = Binaries::locate()
+        .and_then(|b| b.path(Tool::Helm))
+        .unwrap_or_else(|e| panic!("helm is needed; build it with tools/controlplane/build.sh ({e})"));
+    let home = std::env::temp_dir().join("ferrum-test-helm");
+    Command::new(helm)
+        .args(args)
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .output()
+        .expect("run helm")
+}
+
+/// `helm template <release> <chart> --namespace <namespace> <extra>`, parsed into its
+/// non-empty documents; fails the test if helm does.
+pub fn helm_template(release: &str, namespace: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let chart = chart_dir();
+    let mut args = vec!["template", release, chart.to_str().expect("UTF-8 path"), "--namespace", namespace];
+    args.extend_from_slice(extra);
+    let out = helm(&args);
+    assert!(out.status.success(), "helm template {extra:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    parse_documents(&String::from_utf8(out.stdout).expect("UTF-8 output"))
+}
+
+/// The non-empty documents of a multi-document YAML text.
+pub fn parse_documents(text: &str) -> Vec<serde_json::Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|doc| serde_json::Value::deserialize(doc).expect("valid YAML"))
+        .filter(|v| !v.is_null())
         .collect()
+}
+
+/// The chart's objects for a release in `namespace`, with `fullnameOverride=<fullname>` (so
+/// that cluster-scoped names do not collide between tests), without CRDs and approver RBAC.
+pub fn render_chart(namespace: &str, fullname: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let fullname = format!("fullnameOverride={fullname}");
+    let mut args = vec!["--set", &fullname, "--set", "crds.enabled=false", "--set", "approver.enabled=false"];
+    for set in extra {
+        args.extend(["--set", set]);
+    }
+    helm_template("ferrum", namespace, &args)
 }
 
 /// Polls `probe` every 200 ms until it gives `Some`, or panics after `timeout` naming `what`.

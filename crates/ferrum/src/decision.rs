@@ -75,6 +75,22 @@ pub(crate) fn is_terminal(request: &CertificateRequest) -> bool {
         .is_some_and(|c| c.is_true() || matches!(c.reason.as_deref(), Some(reasons::FAILED) | Some(reasons::DENIED)))
 }
 
+/// Whether `request` is a non-terminal request naming the issuer `name` of `scope` (in
+/// `namespace` for a namespaced one): what to reconcile again when that issuer changes.
+pub(crate) fn waits_on(
+    request: &CertificateRequest,
+    kinds: &IssuerKinds,
+    scope: IssuerScope,
+    name: &str,
+    namespace: Option<&str>,
+) -> bool {
+    let issuer_ref = &request.spec.issuer_ref;
+    issuer_ref.name == name
+        && kinds.scope_of(issuer_ref.group.as_deref(), issuer_ref.kind.as_deref()) == Some(scope)
+        && (scope == IssuerScope::Cluster || request.metadata.namespace.as_deref() == namespace)
+        && !is_terminal(request)
+}
+
 /// An issuer's state as a request sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum IssuerReadiness {
@@ -224,6 +240,25 @@ mod tests {
         let mut with_cert = request(G, None, vec![approved()]);
         with_cert.status.as_mut().unwrap().certificate = b"pem".to_vec();
         assert_eq!(gate(&with_cert, &k, true), Gate::Done, "a certificate already set is terminal");
+    }
+
+    #[test]
+    fn issuer_changes_map_to_the_requests_waiting_on_them() {
+        let k = kinds();
+        let (ns, cl) = (IssuerScope::Namespaced, IssuerScope::Cluster);
+        let waiting = request(G, None, vec![cond("Approved", "True", "ok")]);
+        let cases = [
+            ("namespaced issuer, same name and namespace", waiting.clone(), ns, "ca", Some("ns"), true),
+            ("another namespace", waiting.clone(), ns, "ca", Some("other"), false),
+            ("another name", waiting.clone(), ns, "other", Some("ns"), false),
+            ("a cluster issuer of the same name", waiting.clone(), cl, "ca", None, false),
+            ("a cluster request, any namespace", request(G, Some("FerrumClusterIssuer"), vec![]), cl, "ca", None, true),
+            ("not ours", request(Some("cert-manager.io"), Some("Issuer"), vec![]), ns, "ca", Some("ns"), false),
+            ("terminal", request(G, None, vec![cond("Ready", "True", "Issued")]), ns, "ca", Some("ns"), false),
+        ];
+        for (name, cr, scope, issuer, namespace, want) in cases {
+            assert_eq!(waits_on(&cr, &k, scope, issuer, namespace), want, "{name}");
+        }
     }
 
     fn issuer(generation: i64, ready: Option<Condition>) -> Issuer<crate::ca::FerrumIssuerSpec> {

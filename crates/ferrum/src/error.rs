@@ -2,6 +2,7 @@
 
 /// A reconcile could not finish (it is retried), or the controllers could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An API call failed.
     #[error("Kubernetes API call failed: {0}")]

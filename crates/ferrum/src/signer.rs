@@ -19,6 +19,7 @@ use crate::x509::{CaSignError, CertificateTemplate, IssuedCertificate, NamePolic
 
 /// What a signer sees of an issuer.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct IssuerContext<'a, S> {
     /// Namespaced or cluster-scoped.
     pub scope: IssuerScope,
@@ -33,6 +34,7 @@ pub struct IssuerContext<'a, S> {
 
 /// A request that passed every check, ready to be signed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct SignRequest<'a> {
     /// Namespace of the CertificateRequest.
     pub namespace: &'a str,
@@ -148,6 +150,7 @@ impl Health {
 /// Why an issuer is not usable: becomes its Ready=False condition.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}: {message}")]
+#[non_exhaustive]
 pub struct IssuerError {
     /// CamelCase reason, e.g. `SecretNotFound`.
     pub reason: String,

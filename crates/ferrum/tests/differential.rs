@@ -22,12 +22,9 @@ use ferrum::x509::NamePolicy;
 use ferrum::x509::PublishedUrls;
 use ferrum::x509::SoftwareKey;
 use ferrum::x509::sign_with_ca;
+use ferrum_testenv::fixtures::repo_root;
 use serde_json::{Value, json};
 use x509_parser::prelude::*;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// Builds the oracle with the local Go toolchain.
 fn build_oracle() -> PathBuf {
@@ -207,13 +204,13 @@ fn corpus(dir: &Path) -> Vec<(String, Value)> {
     }
     // Byte flips in the PEM text and in the DER.
     let mut rng = Rng(0x5eed_f00d_cafe_d00d);
-    for i in 0..150 {
+    for i in 0..500 {
         let mut text = a.clone().into_bytes();
         let at = rng.below(text.len());
         text[at] = (rng.next() & 0xff) as u8;
         pems.push((format!("flip-text/{i}"), String::from_utf8_lossy(&text).into_owned()));
     }
-    for i in 0..150 {
+    for i in 0..500 {
         let mut der = der_a.clone();
         let at = rng.below(der.len());
         der[at] ^= 1 << rng.below(8);

@@ -405,3 +405,31 @@ async fn an_unreadable_issuer_stops_nothing_and_shutdown_does_not_wait_for_a_stu
     let stuck = h.api::<CertificateRequest>().get("stuck").await.unwrap();
     assert!(stuck.status.is_none_or(|s| s.certificate.is_empty()), "nothing was written for the abandoned signing");
 }
+
+/// Kinds whose CRDs are not installed: the controllers refuse to start and say how to
+/// install them, instead of waiting on watches that can never list.
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_crds_are_reported_at_start() {
+    let h = Harness::new("nocrds").await;
+    let kinds = IssuerKinds::new("absent.e2e.ferrum.dev", "v1", "Absent");
+    let ca = make_ca("Absent CA", CaOptions::default());
+    let signer = FlakySigner {
+        failures: AtomicU32::new(0),
+        forever: false,
+        attempts: Arc::default(),
+        ca: CaBundle::parse(ca.cert_pem.as_bytes(), None).unwrap(),
+        key: SoftwareKey::from_pem(ca.key_pem.as_bytes()).unwrap(),
+    };
+    let mut config = Config::new(kinds, h.ns.clone());
+    config.namespace = Some(h.ns.clone());
+    let result =
+        tokio::time::timeout(Duration::from_secs(20), run(h.client.clone(), config, signer, std::future::pending()))
+            .await
+            .expect("the check answers at once");
+    let message = result.expect_err("missing CRDs are an error").to_string();
+    assert!(
+        message.contains("the CRD absentissuers.absent.e2e.ferrum.dev is not installed")
+            && message.contains("IssuerKinds::crds"),
+        "{message}"
+    );
+}

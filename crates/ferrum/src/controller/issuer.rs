@@ -59,14 +59,21 @@ pub(super) fn controller<S: Signer>(
         store
             .state()
             .iter()
-            .filter(|issuer| ctx.secret_namespace(scope, issuer.metadata.namespace.as_deref()) == secret_ns)
             .filter(|issuer| {
-                issuer.spec.valid().is_some_and(|spec| ctx.signer.secret_names(spec).contains(&secret_name))
+                let names = issuer.spec.valid().map(|spec| ctx.signer.secret_names(spec)).unwrap_or_default();
+                let reads_from = ctx.secret_namespace(scope, issuer.metadata.namespace.as_deref());
+                uses_secret(reads_from, &names, &secret_ns, &secret_name)
             })
             .map(|issuer| ObjectRef::from_obj_with(issuer.as_ref(), ar.clone()))
             .collect::<Vec<_>>()
     };
     controller.watches_with(secrets, (), watcher::Config::default(), mapper)
+}
+
+/// Whether an issuer that reads Secrets from `reads_from` and names `names` depends on the
+/// Secret `namespace/name`: what to re-check when that Secret changes.
+fn uses_secret(reads_from: &str, names: &[String], namespace: &str, name: &str) -> bool {
+    reads_from == namespace && names.iter().any(|n| n == name)
 }
 
 /// Checks one issuer and records the result.
@@ -163,4 +170,18 @@ pub(super) fn error_policy<S: Signer>(
     ctx.shared.count_error("issuer", error);
     warn!(issuer = %issuer.name_any(), %error, "issuer reconcile failed; retrying");
     Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uses_secret;
+
+    #[test]
+    fn secret_changes_map_to_the_issuers_that_use_them() {
+        let names = ["ca".to_owned()];
+        assert!(uses_secret("ns", &names, "ns", "ca"));
+        assert!(!uses_secret("ns", &names, "other", "ca"), "a Secret of the same name elsewhere");
+        assert!(!uses_secret("ns", &names, "ns", "other"), "another Secret");
+        assert!(!uses_secret("ns", &[], "ns", "ca"), "an issuer whose spec names no Secret (or cannot be read)");
+    }
 }

@@ -32,6 +32,7 @@ pub(crate) use context::Context;
 
 /// How the controllers behave.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// The issuer kinds served.
     pub kinds: IssuerKinds,

@@ -15,7 +15,7 @@ use super::settle::{Attempt, RetryUpdate, Settlement, settle_outcome, settle_sig
 use super::status::Outcome;
 use crate::Error;
 use crate::api::{CertificateRequest, IssuerScope, WatchedIssuer};
-use crate::decision::{Decision, Gate, decide, gate, is_terminal, issuer_readiness};
+use crate::decision::{Decision, Gate, decide, gate, issuer_readiness, waits_on};
 use crate::metrics::KindLabels;
 use crate::signer::{IssuerContext, SignRequest, Signer};
 
@@ -153,13 +153,7 @@ pub(super) fn mapper<S: Signer>(
         requests
             .state()
             .iter()
-            .filter(|r| {
-                let issuer_ref = &r.spec.issuer_ref;
-                issuer_ref.name == name
-                    && ctx.config.kinds.scope_of(issuer_ref.group.as_deref(), issuer_ref.kind.as_deref()) == Some(scope)
-                    && (scope == IssuerScope::Cluster || r.namespace() == namespace)
-                    && !is_terminal(r)
-            })
+            .filter(|r| waits_on(r, &ctx.config.kinds, scope, &name, namespace.as_deref()))
             .map(|r| ObjectRef::from_obj(r.as_ref()))
             .collect()
     }

@@ -17,6 +17,7 @@ pub const MAX_CHAIN_PEM_BYTES: usize = 95_000;
 
 /// Why a CA bundle is unusable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChainError {
     /// Over the PEM size cap.
     #[error("{field} is {size} bytes, over the limit of {MAX_CHAIN_PEM_BYTES} bytes")]

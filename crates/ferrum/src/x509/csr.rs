@@ -43,6 +43,7 @@ pub enum Curve {
 
 /// The kind and size of a public key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyAlgorithm {
     /// RSA with a modulus of `bits` bits.
     Rsa {
@@ -57,6 +58,7 @@ pub enum KeyAlgorithm {
 
 /// An accepted signature algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SignatureAlgorithm {
     /// RSASSA-PKCS1-v1_5.
     RsaPkcs1(Hash),
@@ -71,6 +73,7 @@ pub enum SignatureAlgorithm {
 
 /// Why a request was refused. Every message says what was wrong and what is accepted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CsrError {
     /// Over the PEM size cap.
     #[error("spec.request is {size} bytes, over the limit of {MAX_CSR_PEM_BYTES} bytes")]

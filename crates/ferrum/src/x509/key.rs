@@ -32,6 +32,7 @@ pub struct SigningError(pub String);
 
 /// Why a private key was not usable. Messages never contain key material.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// Over the PEM size cap.
     #[error("the private key PEM is {0} bytes, over the limit of {MAX_KEY_PEM_BYTES} bytes")]

@@ -39,6 +39,7 @@ pub struct RequestedProfile {
 
 /// Why the policy refused a request.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// `spec.duration` does not parse or is out of bounds.
     #[error("spec.duration: {0}")]
