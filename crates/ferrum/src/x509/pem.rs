@@ -154,8 +154,22 @@ fn non_space_len(text: &[u8]) -> Option<usize> {
     Some(last - first + 1)
 }
 
+/// Where `needle` starts in `haystack`. Scans for its first byte and compares only there: PEM
+/// text holds few dashes, and comparing every window costs more than the rest of the decoding.
 fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
-    haystack.windows(needle.len()).enumerate().filter(|(_, w)| *w == needle).map(|(i, _)| i).collect()
+    let Some(&first) = needle.first() else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(offset) = haystack[from..].iter().position(|&b| b == first) {
+        let at = from + offset;
+        if haystack[at..].starts_with(needle) {
+            found.push(at);
+        }
+        from = at + 1;
+    }
+    found
 }
 
 /// The label of the BEGIN line at `at`, quoted and cut to printable ASCII for messages.
