@@ -22,7 +22,7 @@ use ferrum::x509::NamePolicy;
 use ferrum::x509::PublishedUrls;
 use ferrum::x509::SoftwareKey;
 use ferrum::x509::sign_with_ca;
-use ferrum_testenv::fixtures::repo_root;
+use ferrum_testenv::fixtures::{self, repo_root};
 use serde_json::{Value, json};
 use x509_parser::prelude::*;
 
@@ -43,12 +43,8 @@ fn build_oracle() -> PathBuf {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the openssl CLI is needed for this test: apt-get install openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let (ok, output) = fixtures::openssl(dir, args);
+    assert!(ok, "openssl {args:?}: {output}");
 }
 
 /// A CSR made by openssl: key generation arguments, subject, extra `req` arguments.

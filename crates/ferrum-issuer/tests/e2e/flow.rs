@@ -125,11 +125,10 @@ fn assert_same_certificate(ours: &X509Certificate<'_>, theirs: &X509Certificate<
     assert!(ours.extensions_map().unwrap().contains_key(&OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER), "{case}: AKI");
 }
 
-/// The same Certificate spec and the same CA, issued once by cert-manager's CA issuer and once
-/// by Ferrum: everything but serial, validity instants, key ids and signature must agree.
-#[tokio::test(flavor = "multi_thread")]
-async fn same_certificate_as_cert_managers_ca_issuer() {
-    let mut h = Harness::new("compare").await;
+/// cert-manager (with its approver) and Ferrum side by side on one CA Secret `ca`: a
+/// FerrumIssuer `ferrum` (Ready) and cert-manager's CA Issuer `builtin`.
+async fn side_by_side(prefix: &str) -> Harness {
+    let mut h = Harness::new(prefix).await;
     h.start_cert_manager(true).await;
     h.start_ferrum(&[]).await;
     let ca = make_ca("Compare CA", CaOptions::default());
@@ -142,6 +141,14 @@ async fn same_certificate_as_cert_managers_ca_issuer() {
     .unwrap();
     h.cert_manager("Issuer").create(&PostParams::default(), &builtin).await.expect("create Issuer");
     h.issuer_ready(IssuerScope::Namespaced, "ferrum", "True").await;
+    h
+}
+
+/// The same Certificate spec and the same CA, issued once by cert-manager's CA issuer and once
+/// by Ferrum: everything but serial, validity instants, key ids and signature must agree.
+#[tokio::test(flavor = "multi_thread")]
+async fn same_certificate_as_cert_managers_ca_issuer() {
+    let h = side_by_side("compare").await;
 
     let spec = json!({
         "commonName": "compare.example",
@@ -196,19 +203,7 @@ async fn same_certificate_as_cert_managers_ca_issuer() {
 /// as above.
 #[tokio::test(flavor = "multi_thread")]
 async fn same_certificate_as_cert_managers_ca_issuer_for_pss_and_sub_ca_requests() {
-    let mut h = Harness::new("compare-raw").await;
-    h.start_cert_manager(true).await;
-    h.start_ferrum(&[]).await;
-    let ca = make_ca("Compare Raw CA", CaOptions::default());
-    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
-    h.create_issuer(IssuerScope::Namespaced, "ferrum", "ca").await;
-    let builtin: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
-        "metadata": { "name": "builtin" }, "spec": { "ca": { "secretName": "ca" } },
-    }))
-    .unwrap();
-    h.cert_manager("Issuer").create(&PostParams::default(), &builtin).await.expect("create Issuer");
-    h.issuer_ready(IssuerScope::Namespaced, "ferrum", "True").await;
+    let h = side_by_side("compare-raw").await;
 
     let pss = openssl_csr(
         RSA2048,
