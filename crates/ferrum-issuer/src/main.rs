@@ -38,6 +38,15 @@ async fn main() {
         election.retry_period = flags.leader_election_retry_period;
         election
     });
+    // Contradicting flags end the process before it does anything (exit code 2, like a bad flag).
+    let checked = config.validate().map_err(|e| e.to_string()).and_then(|()| match &runtime.leader_election {
+        Some(election) => election.validate().map_err(|e| e.to_string()),
+        None => Ok(()),
+    });
+    if let Err(why) = checked {
+        eprintln!("ferrum-issuer: {why}");
+        std::process::exit(2);
+    }
     let cluster_resource_namespace = config.cluster_resource_namespace.clone();
     let started = async {
         ferrum::runtime::init_logging(runtime.log_format, &runtime.log_level)?;

@@ -7,6 +7,9 @@ pub enum Error {
     /// An API call failed.
     #[error("Kubernetes API call failed: {0}")]
     Kube(#[from] kube::Error),
+    /// A setting is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
     /// A kind the controllers need is not served; says how to install it.
     #[error("{0}")]
     NotInstalled(String),
@@ -24,6 +27,7 @@ impl Error {
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "client",
             Error::NotInstalled(_) => "not_installed",
+            Error::InvalidConfig(_) => "invalid_config",
         }
     }
 }

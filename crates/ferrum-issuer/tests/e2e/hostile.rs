@@ -114,6 +114,11 @@ async fn hostile_requests_fail_with_the_exact_reason() {
                 .into(),
         ),
         ("many-blocks", many_blocks, "spec.request holds 60 PEM blocks".into()),
+        (
+            "names-nothing",
+            String::from_utf8_lossy(&openssl_csr(P256, "/", &[])).into_owned(),
+            "the CSR names nothing: its subject is empty and it requests no subjectAltName".into(),
+        ),
     ];
     let ours = json!({"name": "ca", "kind": "FerrumIssuer", "group": "ferrum.dev"});
     for (name, pem, _) in &cases {

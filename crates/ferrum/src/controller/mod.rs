@@ -74,6 +74,24 @@ impl Config {
 /// written is signed again by whoever runs next.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+impl Config {
+    /// Checks that every setting is usable: a zero re-check interval would re-check issuers in
+    /// a hot loop, a zero retry limit or concurrency would sign nothing.
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |why: &str| Err(Error::InvalidConfig(why.to_owned()));
+        if self.issuer_recheck_interval.is_zero() {
+            return invalid("the issuer re-check interval must be positive");
+        }
+        if self.max_retry_duration.is_zero() {
+            return invalid("the maximum retry duration must be positive");
+        }
+        if self.concurrency == 0 {
+            return invalid("the concurrency must be at least 1");
+        }
+        Ok(())
+    }
+}
+
 /// What the controllers report to the process around them.
 #[derive(Clone, Debug)]
 pub(crate) struct Observability {
@@ -164,6 +182,7 @@ pub(crate) async fn run_with<S: Signer>(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
     observability: Observability,
 ) -> Result<(), Error> {
+    config.validate()?;
     let shutdown = shutdown.shared();
     let kinds = config.kinds.clone();
     let ar_ns = kinds.api_resource(IssuerScope::Namespaced);

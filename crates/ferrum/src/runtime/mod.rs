@@ -77,6 +77,29 @@ impl LeaderElection {
     }
 }
 
+impl LeaderElection {
+    /// Checks the timings as client-go does: the lease must outlive the renew deadline, and the
+    /// renew deadline must exceed the retry period with its jitter (×1.2); none may be zero.
+    pub fn validate(&self) -> Result<(), RuntimeError> {
+        let invalid = |why: String| Err(RuntimeError::InvalidConfig(why));
+        let (lease, renew, retry) = (self.lease_duration, self.renew_deadline, self.retry_period);
+        if retry.is_zero() {
+            return invalid("the leader-election retry period must be positive".into());
+        }
+        if lease <= renew {
+            return invalid(format!(
+                "the lease duration ({lease:?}) must be longer than the renew deadline ({renew:?})"
+            ));
+        }
+        if renew <= retry.mul_f64(1.2) {
+            return invalid(format!(
+                "the renew deadline ({renew:?}) must be longer than 1.2 × the retry period ({retry:?})"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// This replica's identity: `POD_NAME`, else `<name>-<random>`.
 pub fn identity(name: &str) -> String {
     std::env::var("POD_NAME")
@@ -143,6 +166,9 @@ pub enum RuntimeError {
     /// The probe or metrics address could not be bound.
     #[error("serving probes and metrics: {0}")]
     Serve(#[from] std::io::Error),
+    /// A setting is out of range (e.g. leader-election timings that contradict each other).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
     /// The controllers could not start (e.g. a CRD is not installed).
     #[error(transparent)]
     Controllers(#[from] crate::Error),
@@ -160,6 +186,10 @@ pub async fn run<S: Signer>(
     config: Config,
     signer: impl FnOnce(Client) -> S,
 ) -> Result<(), RuntimeError> {
+    if let Some(election) = &runtime.leader_election {
+        election.validate()?;
+    }
+    config.validate()?;
     init_logging(runtime.log_format, &runtime.log_level)?;
     let client = client(runtime.kubeconfig.as_deref()).await?;
     let mut registry = Registry::default();
@@ -259,4 +289,27 @@ async fn shutdown_signal() {
         }
     }
     info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leader_election_timings_are_checked_as_client_go_does() {
+        let with = |lease: u64, renew: u64, retry: u64| {
+            let mut e = LeaderElection::new("ns", "lease", "me");
+            (e.lease_duration, e.renew_deadline, e.retry_period) =
+                (Duration::from_secs(lease), Duration::from_secs(renew), Duration::from_secs(retry));
+            e.validate().map_err(|e| e.to_string())
+        };
+        assert_eq!(with(15, 10, 2), Ok(()));
+        assert!(
+            with(10, 10, 2).unwrap_err().contains("lease duration (10s) must be longer than the renew deadline (10s)")
+        );
+        assert!(
+            with(15, 2, 2).unwrap_err().contains("renew deadline (2s) must be longer than 1.2 × the retry period (2s)")
+        );
+        assert!(with(15, 10, 0).unwrap_err().contains("retry period must be positive"));
+    }
 }

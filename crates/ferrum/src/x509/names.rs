@@ -70,6 +70,9 @@ pub enum NameError {
     /// More than one commonName in the subject.
     #[error("the CSR's subject has {0} commonName attributes; at most one is accepted")]
     DuplicateCommonName(usize),
+    /// An empty subject and no subjectAltName: the certificate would name nothing.
+    #[error("the CSR names nothing: its subject is empty and it requests no subjectAltName")]
+    NamesNothing,
     /// The subject does not decode.
     #[error("the CSR's subject does not decode: {0}")]
     BadSubject(String),
@@ -103,7 +106,7 @@ pub fn check_names(csr: &ValidatedCsr, policy: &NamePolicy) -> Result<(), NameEr
         return Err(NameError::DuplicateCommonName(common_names));
     }
     let Some(san) = csr.extension(oids::SUBJECT_ALT_NAME) else {
-        return Ok(());
+        return if subject.is_empty() { Err(NameError::NamesNothing) } else { Ok(()) };
     };
     let entries =
         Vec::<Any>::from_der(san.extn_value.as_bytes()).map_err(|e| NameError::BadSubjectAltName(e.to_string()))?;

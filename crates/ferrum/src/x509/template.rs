@@ -182,7 +182,7 @@ pub fn certificate_template(
             }
             None => Vec::new(),
         };
-        if requested_eku != ext_key_usage {
+        if !same_set(&requested_eku, &ext_key_usage) {
             return Err(PolicyError::ExtKeyUsageMismatch {
                 csr: oid_names(&requested_eku),
                 spec: oid_names(&ext_key_usage),
@@ -271,6 +271,11 @@ fn usages(names: &[String], is_ca: bool) -> Result<(FlagSet<KeyUsages>, Vec<Obje
         }
     }
     Ok((ku, ext))
+}
+
+/// The same OIDs, whatever the order or repetition: extended key usages are a set.
+fn same_set(a: &[ObjectIdentifier], b: &[ObjectIdentifier]) -> bool {
+    a.iter().all(|oid| b.contains(oid)) && b.iter().all(|oid| a.contains(oid))
 }
 
 fn key_usage_names(ku: FlagSet<KeyUsages>) -> String {

@@ -146,6 +146,19 @@ fn policy_checks_csr_extensions_against_spec() {
     let ok = profile(false, &["digital signature", "key encipherment", "server auth"]);
     assert!(certificate_template(&ok, &with_eku).is_ok());
 
+    // Extended key usages are a set: the CSR's order need not be the spec's.
+    let two_ekus = parse_csr(&csr(
+        K_P256,
+        Some("-sha256"),
+        "/CN=x",
+        &["-addext", "keyUsage=digitalSignature,keyEncipherment", "-addext", "extendedKeyUsage=clientAuth,serverAuth"],
+    ))
+    .unwrap();
+    let reordered = profile(false, &["digital signature", "key encipherment", "server auth", "client auth"]);
+    assert!(certificate_template(&reordered, &two_ekus).is_ok(), "same EKUs in another order");
+    let fewer = profile(false, &["digital signature", "key encipherment", "server auth"]);
+    assert!(matches!(certificate_template(&fewer, &two_ekus).unwrap_err(), PolicyError::ExtKeyUsageMismatch { .. }));
+
     assert!(matches!(
         certificate_template(&profile(false, &["flying"]), &ds_only).unwrap_err(),
         PolicyError::UnknownUsage(_)
@@ -361,6 +374,8 @@ fn names_are_parsed_and_refused_with_the_reason() {
     let ok = san("DNS:a.example,DNS:*.b.example,IP:10.0.0.1,IP:2001:db8::1,URI:spiffe://c/ns/x,email:o@example.com");
     assert_eq!(names_of(&ok.iter().map(String::as_str).collect::<Vec<_>>(), "/CN=a.example"), Ok(()));
     assert_eq!(names_of(&[], "/CN=a/CN=b"), Err(NameError::DuplicateCommonName(2)));
+    assert_eq!(names_of(&[], "/"), Err(NameError::NamesNothing), "empty subject, no SAN");
+    assert_eq!(names_of(&["-addext", "subjectAltName=DNS:only-san.example"], "/"), Ok(()), "a SAN alone names it");
     assert_eq!(names_of(&[], "/O=x/CN=a/OU=y/CN=b/CN=c"), Err(NameError::DuplicateCommonName(3)));
 
     let refused: Vec<(String, SanType)> = vec![
