@@ -433,3 +433,81 @@ async fn missing_crds_are_reported_at_start() {
         "{message}"
     );
 }
+
+/// Signs, but holds its first answer until the test has changed the request, so that the
+/// status write (which carries the resourceVersion read) conflicts.
+struct ConflictSigner {
+    calls: Arc<AtomicU32>,
+    started: Arc<tokio::sync::Notify>,
+    touched: Arc<tokio::sync::Notify>,
+    ca: CaBundle,
+    key: SoftwareKey,
+}
+
+impl Signer for ConflictSigner {
+    type Spec = FlakySpec;
+
+    async fn check(&self, _: &IssuerContext<'_, FlakySpec>) -> Result<Health, IssuerError> {
+        Ok(Health::ready("ok"))
+    }
+
+    async fn sign(&self, request: &SignRequest<'_>, _: &IssuerContext<'_, FlakySpec>) -> Result<Signed, SignError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.started.notify_one();
+            self.touched.notified().await;
+        }
+        Ok(sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())?.into())
+    }
+}
+
+/// The request changes while it is being signed: the Issued write conflicts (409), and the
+/// next attempt writes the certificate already signed instead of signing again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflicting_issued_write_does_not_sign_again() {
+    let h = Harness::new("conflict").await;
+    let kinds = IssuerKinds::new("conflict.e2e.ferrum.dev", "v1", "Conflict");
+    install_crds(&h.client, kinds.crds::<FlakySpec>()).await;
+    let ca = make_ca("Conflict CA", CaOptions::default());
+    let (calls, started, touched) = (Arc::new(AtomicU32::new(0)), Arc::default(), Arc::default());
+    let signer = ConflictSigner {
+        calls: calls.clone(),
+        started: Arc::clone(&started),
+        touched: Arc::clone(&touched),
+        ca: CaBundle::parse(ca.cert_pem.as_bytes(), None).unwrap(),
+        key: SoftwareKey::from_pem(ca.key_pem.as_bytes()).unwrap(),
+    };
+    let mut config = Config::new(kinds.clone(), h.ns.clone());
+    config.namespace = Some(h.ns.clone());
+    config.field_manager = "ferrum-e2e-conflict".into();
+    tokio::spawn(run(h.client.clone(), config, signer, std::future::pending()));
+    let ar = kinds.api_resource(IssuerScope::Namespaced);
+    let issuers: Api<Issuer<FlakySpec>> = Api::namespaced_with(h.client.clone(), &h.ns, &ar);
+    issuers.create(&PostParams::default(), &Issuer::new("conflict", &ar, FlakySpec::default())).await.unwrap();
+    eventually("ConflictIssuer Ready", Duration::from_secs(20), || async {
+        let c = issuers.get("conflict").await.ok()?.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+        c.is_true().then_some(())
+    })
+    .await;
+    let conflict_ref = IssuerReference {
+        name: "conflict".into(),
+        kind: Some("ConflictIssuer".into()),
+        group: Some("conflict.e2e.ferrum.dev".into()),
+    };
+    h.create_request("r1", &csr_pem("conflict.example"), conflict_ref).await;
+    h.decide("r1", true).await;
+    tokio::time::timeout(Duration::from_secs(20), started.notified()).await.expect("signing started");
+    // A new resourceVersion while the signer works: the write that follows must conflict.
+    h.api::<CertificateRequest>()
+        .patch("r1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})))
+        .await
+        .unwrap();
+    touched.notify_one();
+    let cr = h.request_reason("r1", "Issued", Duration::from_secs(20)).await;
+    assert!(!cr.status.unwrap().certificate.is_empty());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "signed once; the conflicting write was retried with the same certificate"
+    );
+}

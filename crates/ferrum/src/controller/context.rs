@@ -1,6 +1,6 @@
 //! What every reconcile shares: client, config, signer, caches, retry state, events.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -13,7 +13,7 @@ use crate::api::{IssuerScope, WatchedIssuer};
 use crate::backoff::RetryTracker;
 use crate::decision::IssuerKey;
 use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
-use crate::signer::Signer;
+use crate::signer::{Signed, Signer};
 
 /// Shared state of the controllers.
 pub(crate) struct Context<S: Signer> {
@@ -30,6 +30,9 @@ pub(crate) struct Context<S: Signer> {
     /// UIDs of requests we wrote a terminal status to and whose echo we have not yet seen:
     /// guards against signing twice from a stale cache.
     finished: Mutex<HashSet<String>>,
+    /// Certificates signed but not yet written (a conflict on the write), by request UID: the
+    /// next attempt writes this one instead of signing again.
+    unwritten: Mutex<HashMap<String, Signed>>,
     events: Publisher,
     /// Metrics.
     pub(crate) metrics: std::sync::Arc<Metrics>,
@@ -53,6 +56,7 @@ impl<S: Signer> Context<S> {
             namespaced,
             cluster,
             finished: Mutex::new(HashSet::new()),
+            unwritten: Mutex::new(HashMap::new()),
             metrics,
         }
     }
@@ -96,6 +100,22 @@ impl<S: Signer> Context<S> {
     /// The cache has seen the terminal status of `uid`: stop remembering it.
     pub(crate) fn forget_finished(&self, uid: &str) {
         self.finished.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        self.unwritten.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+
+    /// Keeps a signed certificate until its status write succeeds.
+    pub(crate) fn keep_unwritten(&self, uid: &str, signed: Signed) {
+        self.unwritten.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned(), signed);
+    }
+
+    /// A certificate signed earlier for this request whose write did not go through.
+    pub(crate) fn unwritten(&self, uid: &str) -> Option<Signed> {
+        self.unwritten.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned()
+    }
+
+    /// The certificate was written: nothing to keep.
+    pub(crate) fn written(&self, uid: &str) {
+        self.unwritten.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 
     /// Counts a request outcome against the issuer it names.

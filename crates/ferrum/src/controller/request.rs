@@ -78,12 +78,26 @@ pub(super) async fn reconcile<S: Signer>(
                 secret_namespace: ctx.secret_namespace(key.scope, key.namespace.as_deref()),
                 spec,
             };
-            let started = std::time::Instant::now();
-            let result = ctx.signer.sign(&sign_request, &issuer_ctx).await;
-            ctx.metrics
-                .signing_seconds
-                .get_or_create(&KindLabels { kind: kind.clone() })
-                .observe(started.elapsed().as_secs_f64());
+            // A certificate signed before whose write conflicted is written now, never signed
+            // twice (a request is signed at most once, contract row 2).
+            let result = match ctx.unwritten(&uid) {
+                Some(signed) => {
+                    debug!(request = %request.name_any(), "writing the certificate signed before");
+                    Ok(signed)
+                }
+                None => {
+                    let started = std::time::Instant::now();
+                    let result = ctx.signer.sign(&sign_request, &issuer_ctx).await;
+                    ctx.metrics
+                        .signing_seconds
+                        .get_or_create(&KindLabels { kind: kind.clone() })
+                        .observe(started.elapsed().as_secs_f64());
+                    if let Ok(signed) = &result {
+                        ctx.keep_unwritten(&uid, signed.clone());
+                    }
+                    result
+                }
+            };
             let attempt = Attempt {
                 request: &request,
                 issuer,
@@ -126,6 +140,9 @@ async fn apply<S: Signer>(
         Api::namespaced(ctx.client.clone(), request.metadata.namespace.as_deref().unwrap_or_default());
     let params = PatchParams::apply(&ctx.config.field_manager).force();
     api.patch_status(&request.name_any(), &params, &Patch::Apply(patch)).await?;
+    if terminal {
+        ctx.written(uid);
+    }
     let reason = settled.outcome.reason();
     ctx.count_result(request, reason);
     ctx.metrics.retries_waiting.set(ctx.retries.waiting() as i64);
