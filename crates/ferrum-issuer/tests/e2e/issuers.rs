@@ -139,3 +139,19 @@ async fn ca_expiring_within_30_days_gets_a_warning_event() {
     })
     .await;
 }
+
+/// Re-checks every second for five seconds: the CA's expiry warning is published once, not on
+/// every re-check.
+#[tokio::test(flavor = "multi_thread")]
+async fn ca_expiring_soon_is_said_once_not_on_every_recheck() {
+    let mut h = Harness::new("expiring-once").await;
+    h.start_ferrum(&["--issuer-recheck-interval", "1s"]).await;
+    let ca = make_ca("Short CA", CaOptions { days: 10, ..Default::default() });
+    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
+    h.create_issuer(IssuerScope::Namespaced, "ca", "ca").await;
+    h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let list = h.api::<Event>().list(&ListParams::default()).await.unwrap();
+    let warnings = list.items.iter().filter(|e| e.reason.as_deref() == Some("CAExpiringSoon")).count();
+    assert_eq!(warnings, 1, "one CAExpiringSoon event over five re-checks (it was one per re-check)");
+}

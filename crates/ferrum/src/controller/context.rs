@@ -13,7 +13,7 @@ use crate::api::{IssuerScope, WatchedIssuer};
 use crate::backoff::RetryTracker;
 use crate::decision::IssuerKey;
 use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
-use crate::signer::{Signed, Signer};
+use crate::signer::{Signed, Signer, Warning};
 
 /// Shared state of the controllers.
 pub(crate) struct Context<S: Signer> {
@@ -33,6 +33,8 @@ pub(crate) struct Context<S: Signer> {
     /// Certificates signed but not yet written (a conflict on the write), by request UID: the
     /// next attempt writes this one instead of signing again.
     unwritten: Mutex<HashMap<String, Signed>>,
+    /// The warnings last published per issuer UID.
+    warned: Mutex<HashMap<String, Vec<Warning>>>,
     events: Publisher,
     /// Metrics.
     pub(crate) metrics: std::sync::Arc<Metrics>,
@@ -57,6 +59,7 @@ impl<S: Signer> Context<S> {
             cluster,
             finished: Mutex::new(HashSet::new()),
             unwritten: Mutex::new(HashMap::new()),
+            warned: Mutex::new(HashMap::new()),
             metrics,
         }
     }
@@ -85,6 +88,18 @@ impl<S: Signer> Context<S> {
             IssuerScope::Namespaced => issuer_namespace.unwrap_or_default(),
             IssuerScope::Cluster => &self.config.cluster_resource_namespace,
         }
+    }
+
+    /// Of an issuer's current `warnings`, those not published at its last check; remembers the
+    /// current set (an issuer without warnings forgets them, so a later one is said again).
+    pub(crate) fn fresh_warnings(&self, issuer_uid: &str, warnings: &[Warning]) -> Vec<Warning> {
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if warnings.is_empty() {
+            warned.remove(issuer_uid);
+            return Vec::new();
+        }
+        let before = warned.insert(issuer_uid.to_owned(), warnings.to_vec()).unwrap_or_default();
+        warnings.iter().filter(|w| !before.contains(w)).cloned().collect()
     }
 
     /// Notes that a terminal status was written for `uid`.

@@ -118,11 +118,12 @@ pub(super) async fn reconcile<S: Signer>(
             shared.metrics.ca_not_after.remove(&labels);
         }
     }
-    if let Ok(health) = &result {
-        let object = issuer.object_ref(&shared.config.kinds.api_resource(ctx.scope));
-        for warning in &health.warnings {
-            shared.event(&object, true, &warning.reason, warning.message.clone(), "Check");
-        }
+    // Each warning is published when it first appears (or changes), not on every re-check.
+    let warnings = result.as_ref().map(|h| h.warnings.as_slice()).unwrap_or_default();
+    let fresh = shared.fresh_warnings(issuer.metadata.uid.as_deref().unwrap_or_default(), warnings);
+    let object = issuer.object_ref(&shared.config.kinds.api_resource(ctx.scope));
+    for warning in fresh {
+        shared.event(&object, true, &warning.reason, warning.message, "Check");
     }
     Ok(Action::requeue(shared.config.issuer_recheck_interval))
 }
