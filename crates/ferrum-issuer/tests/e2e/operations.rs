@@ -169,3 +169,33 @@ async fn removing_secret_get_from_the_chart_rbac_breaks_issuer_checks_with_a_cle
     let log = h.ferrum_log();
     assert!(log.contains("issuer not ready") && log.contains("SecretUnreadable"), "Ferrum's log says why:\n{log}");
 }
+
+/// Without the right to write request status, every attempt fails: the request reconcile
+/// errors are counted in `ferrum_reconcile_errors_total` (they were only logged).
+#[tokio::test(flavor = "multi_thread")]
+async fn request_reconcile_errors_are_counted() {
+    let mut h = Harness::new("reqerrors").await;
+    world_with_issuer(&h).await;
+    h.start_ferrum_with_rbac("ferrum-nostatus", &[], |objects| {
+        for role in objects.iter_mut().filter(|o| o["kind"] == "ClusterRole") {
+            let rules = role["rules"].as_array_mut().expect("rules");
+            rules.retain(|rule| {
+                !rule["resources"].as_array().is_some_and(|r| r.iter().any(|r| r == "certificaterequests/status"))
+            });
+        }
+    })
+    .await;
+    let (_, metrics) =
+        eventually("listen addresses in the log", Duration::from_secs(20), || async { addresses(&h.ferrum_log()) })
+            .await;
+    h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
+    h.create_request("r1", &csr_pem("errors.example"), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
+    h.decide("r1", true).await;
+    let series = r#"ferrum_reconcile_errors_total{controller="request",error="api"}"#;
+    let counted = eventually("a counted request reconcile error", Duration::from_secs(20), || async {
+        metric(&http_get(&metrics, "/metrics").await.1, series).filter(|v| *v >= 1.0)
+    })
+    .await;
+    eprintln!("request reconcile errors counted: {counted}");
+    assert!(h.ferrum_log().contains("reconcile failed; retrying"), "and logged");
+}

@@ -177,11 +177,8 @@ pub(super) fn mapper<S: Signer>(
 }
 
 /// Requeues a request whose reconcile failed (API errors: conflicts, timeouts).
-pub(super) fn error_policy<S: Signer>(
-    request: Arc<CertificateRequest>,
-    error: &Error,
-    _ctx: Arc<Context<S>>,
-) -> Action {
+pub(super) fn error_policy<S: Signer>(request: Arc<CertificateRequest>, error: &Error, ctx: Arc<Context<S>>) -> Action {
+    ctx.count_error("request", error);
     warn!(request = %request.name_any(), namespace = request.namespace().unwrap_or_default(), %error, "reconcile failed; retrying");
     if error.is_conflict() {
         Action::requeue(Duration::from_millis(500))
