@@ -129,15 +129,32 @@ async fn ca_expiring_within_30_days_gets_a_warning_event() {
     .await;
     assert!(note.contains("expires in 9 days") || note.contains("expires in 10 days"), "{note}");
 
-    // A 90-day request is clamped to the CA's expiry, and says so.
+    // A 90-day request is clamped to the CA's expiry: the certificate ends with the CA, and the
+    // request's one event is `Issued` (contract row 9), a Warning that says so.
     h.create_request("clamped", &csr_pem("clamped.example"), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
     h.decide("clamped", true).await;
-    h.request_reason("clamped", "Issued", Duration::from_secs(20)).await;
-    eventually("DurationClamped event", Duration::from_secs(20), || async {
+    let issued = h.request_reason("clamped", "Issued", Duration::from_secs(20)).await;
+    let chain = String::from_utf8(issued.status.unwrap().certificate).unwrap();
+    let (_, leaf) = x509_parser::pem::parse_x509_pem(chain.as_bytes()).unwrap();
+    let (_, ca_pem) = x509_parser::pem::parse_x509_pem(ca.cert_pem.as_bytes()).unwrap();
+    let leaf_not_after = leaf.parse_x509().unwrap().validity().not_after.timestamp();
+    let ca_not_after = ca_pem.parse_x509().unwrap().validity().not_after.timestamp();
+    assert_eq!(leaf_not_after, ca_not_after, "clamped to the CA's notAfter, not 90 days");
+    let event = eventually("the clamped request's event", Duration::from_secs(20), || async {
         let list = events.list(&ListParams::default()).await.ok()?;
-        list.items.into_iter().any(|e| e.reason.as_deref() == Some("DurationClamped")).then_some(())
+        let mine: Vec<Event> = list
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("clamped"))
+            .collect();
+        (!mine.is_empty()).then_some(mine)
     })
     .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(event.len(), 1, "one event per issuance");
+    assert_eq!((event[0].reason.as_deref(), event[0].type_.as_deref()), (Some("Issued"), Some("Warning")));
+    let note = event[0].note.clone().unwrap_or_default();
+    assert!(note.contains("DurationClamped: the requested duration runs past the CA's expiry"), "{note}");
 }
 
 /// Re-checks every second for five seconds: the CA's expiry warning is published once, not on

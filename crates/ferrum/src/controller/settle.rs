@@ -147,17 +147,18 @@ pub(crate) fn settle_signing<S: Clone>(attempt: &Attempt<'_, S>, result: Result<
     }
 }
 
-/// The one event of a terminal outcome: `Issued` (a Warning naming the first signer warning, if
-/// any, with every warning in the note), `Denied` or `Failed`. Waiting has none.
+/// The one event of a terminal outcome: `Issued` (contract row 9; a Warning when the signer had
+/// something to say, every warning in the note with its reason), `Denied` or `Failed`. Waiting
+/// has none.
 fn event_for(outcome: &Outcome, warnings: &[Warning]) -> Option<EventNote> {
     let (warning, reason, note) = match outcome {
-        Outcome::Issued { .. } => match warnings.first() {
-            Some(first) => {
-                let notes: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
-                (true, first.reason.clone(), format!("{ISSUED_MESSAGE}; {}", notes.join("; ")))
-            }
-            None => (false, outcome.reason().to_owned(), ISSUED_MESSAGE.to_owned()),
-        },
+        Outcome::Issued { .. } if warnings.is_empty() => {
+            (false, outcome.reason().to_owned(), ISSUED_MESSAGE.to_owned())
+        }
+        Outcome::Issued { .. } => {
+            let notes: Vec<String> = warnings.iter().map(|w| format!("{}: {}", w.reason, w.message)).collect();
+            (true, outcome.reason().to_owned(), format!("{ISSUED_MESSAGE}; {}", notes.join("; ")))
+        }
         Outcome::Denied => (true, outcome.reason().to_owned(), DENIED_MESSAGE.to_owned()),
         Outcome::Failed(message) => (true, outcome.reason().to_owned(), message.clone()),
         Outcome::Pending(_) => return None,
@@ -264,7 +265,7 @@ mod tests {
                 },
             },
             Case {
-                name: "issued with a warning: the one event is a Warning carrying it",
+                name: "issued with a warning: the one event is still Issued, a Warning carrying it",
                 retry: Some(failing_since(5, 2)),
                 result: Ok(Signed::new("LEAF", "ROOT").with_warning(Warning::new("DurationClamped", "cut to 3 days"))),
                 want: Settlement {
@@ -276,7 +277,7 @@ mod tests {
                         ISSUED_MESSAGE,
                         json!({"certificate": "TEVBRg==", "ca": "Uk9PVA=="}),
                     )),
-                    event: event(true, "DurationClamped", &format!("{ISSUED_MESSAGE}; cut to 3 days")),
+                    event: event(true, "Issued", &format!("{ISSUED_MESSAGE}; DurationClamped: cut to 3 days")),
                     requeue: None,
                     retry: RetryUpdate::Forget,
                 },
