@@ -211,6 +211,16 @@ pub async fn http_get(addr: &str, path: &str) -> u16 {
     response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
+/// The body of `GET path` on `addr`, if it answers.
+pub async fn http_get_body(addr: &str, path: &str) -> Option<String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    Some(response)
+}
+
 /// The health address a replica logged.
 pub fn health_address(log: &str) -> Option<String> {
     let line = log.lines().rev().find(|l| l.contains("serving probes and metrics"))?;

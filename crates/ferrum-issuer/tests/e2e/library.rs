@@ -511,3 +511,69 @@ async fn a_conflicting_issued_write_does_not_sign_again() {
         "signed once; the conflicting write was retried with the same certificate"
     );
 }
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The value of a metric series from a `/metrics` scrape of `port`.
+async fn scrape(port: u16, series: &str) -> Option<f64> {
+    let response = crate::hostile::http_get_body(&format!("127.0.0.1:{port}"), "/metrics").await?;
+    response.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+/// Requests that keep failing, then deleted: nothing is kept about them and
+/// `ferrum_retries_waiting` goes back to 0 (it stayed up before). Runs the library's whole
+/// runtime in this process, leader election off, metrics on a known port.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleted_requests_leave_no_retry_state() {
+    let h = Harness::new("deleted").await;
+    let kinds = IssuerKinds::new("deleted.e2e.ferrum.dev", "v1", "Deleted");
+    install_crds(&h.client, kinds.crds::<FlakySpec>()).await;
+    let ca = make_ca("Deleted CA", CaOptions::default());
+    let signer = FlakySigner {
+        failures: AtomicU32::new(0),
+        forever: true,
+        attempts: Arc::default(),
+        ca: CaBundle::parse(ca.cert_pem.as_bytes(), None).unwrap(),
+        key: SoftwareKey::from_pem(ca.key_pem.as_bytes()).unwrap(),
+    };
+    let mut runtime = ferrum::runtime::RuntimeConfig::from_env("deleted");
+    runtime.kubeconfig = Some(h.env.kubeconfig_path().to_owned());
+    runtime.leader_election = None;
+    runtime.log_level = "off".into(); // the runtime's subscriber is global to this test binary
+    let metrics_port = free_port();
+    runtime.metrics_address = std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    runtime.health_address = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut config = Config::new(kinds.clone(), h.ns.clone());
+    config.namespace = Some(h.ns.clone());
+    config.field_manager = "ferrum-e2e-deleted".into();
+    let running = tokio::spawn(ferrum::runtime::run(runtime, config, move |_| signer));
+
+    let ar = kinds.api_resource(IssuerScope::Namespaced);
+    let issuers: Api<Issuer<FlakySpec>> = Api::namespaced_with(h.client.clone(), &h.ns, &ar);
+    issuers.create(&PostParams::default(), &Issuer::new("deleted", &ar, FlakySpec::default())).await.unwrap();
+    let deleted_ref = IssuerReference {
+        name: "deleted".into(),
+        kind: Some("DeletedIssuer".into()),
+        group: Some("deleted.e2e.ferrum.dev".into()),
+    };
+    for name in ["d1", "d2", "d3"] {
+        h.create_request(name, &csr_pem(&format!("{name}.example")), deleted_ref.clone()).await;
+        h.decide(name, true).await;
+    }
+    eventually("three requests backing off", Duration::from_secs(30), || async {
+        (scrape(metrics_port, "ferrum_retries_waiting").await? == 3.0).then_some(())
+    })
+    .await;
+    let requests = h.api::<CertificateRequest>();
+    for name in ["d1", "d2", "d3"] {
+        requests.delete(name, &Default::default()).await.unwrap();
+    }
+    eventually("no retry state left", Duration::from_secs(10), || async {
+        (scrape(metrics_port, "ferrum_retries_waiting").await? == 0.0).then_some(())
+    })
+    .await;
+    running.abort();
+}

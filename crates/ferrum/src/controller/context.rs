@@ -118,6 +118,13 @@ impl<S: Signer> Context<S> {
         self.unwritten.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 
+    /// Drops everything kept about a request that is gone.
+    pub(crate) fn forget_request(&self, uid: &str) {
+        self.forget_finished(uid);
+        self.retries.forget(uid);
+        self.metrics.retries_waiting.set(self.retries.waiting() as i64);
+    }
+
     /// Keeps a signed certificate until its status write succeeds.
     pub(crate) fn keep_unwritten(&self, uid: &str, signed: Signed) {
         self.unwritten.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned(), signed);

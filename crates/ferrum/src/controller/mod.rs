@@ -244,7 +244,14 @@ pub(crate) async fn run_with<S: Signer>(
     // Requests are cached compacted (see `compact`): at scale the cache is most of the memory.
     let request_writer = Writer::<CertificateRequest>::default();
     let request_store = request_writer.as_reader();
+    let forgetting = ctx.clone();
     let request_events = tracked(watcher(requests_api, wc.clone()), Watch::Requests, health)
+        // A deleted request leaves no state behind (retry clock, unwritten certificate).
+        .inspect(move |event| {
+            if let Ok(watcher::Event::Delete(request)) = event {
+                forgetting.forget_request(request.metadata.uid.as_deref().unwrap_or_default());
+            }
+        })
         .default_backoff()
         .modify(compact)
         .reflect(request_writer)
