@@ -199,3 +199,38 @@ async fn request_reconcile_errors_are_counted() {
     eprintln!("request reconcile errors counted: {counted}");
     assert!(h.ferrum_log().contains("reconcile failed; retrying"), "and logged");
 }
+
+/// Metric series exist only for issuers that exist: a request naming an issuer that does not
+/// exist adds no series with that name, and a deleted issuer's CA-expiry series goes with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn metric_series_follow_the_issuers_that_exist() {
+    let mut h = Harness::new("series").await;
+    world_with_issuer(&h).await;
+    h.start_ferrum(&[]).await;
+    let ns = h.ns.clone();
+    let (_, metrics) =
+        eventually("listen addresses in the log", Duration::from_secs(20), || async { addresses(&h.ferrum_log()) })
+            .await;
+    h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
+    let gauge = format!(r#"ferrum_ca_not_after_timestamp_seconds{{kind="FerrumIssuer",namespace="{ns}",name="ca"}}"#);
+    eventually("the CA gauge", Duration::from_secs(10), || async {
+        metric(&http_get(&metrics, "/metrics").await.1, &gauge)
+    })
+    .await;
+
+    h.create_request("bogus", &csr_pem("bogus.example"), ferrum_ref(IssuerScope::Namespaced, "no-such-issuer-4711"))
+        .await;
+    h.decide("bogus", true).await;
+    h.request_reason("bogus", "Pending", Duration::from_secs(20)).await;
+    let text = http_get(&metrics, "/metrics").await.1;
+    assert!(!text.contains("no-such-issuer-4711"), "no series named after a missing issuer:\n{text}");
+    let unknown =
+        format!(r#"ferrum_certificaterequests_total{{kind="FerrumIssuer",namespace="{ns}",name="",reason="Pending"}}"#);
+    assert_eq!(metric(&text, &unknown), Some(1.0), "counted without the name:\n{text}");
+
+    h.issuers(IssuerScope::Namespaced).delete("ca", &Default::default()).await.unwrap();
+    eventually("the CA gauge gone with its issuer", Duration::from_secs(10), || async {
+        metric(&http_get(&metrics, "/metrics").await.1, &gauge).is_none().then_some(())
+    })
+    .await;
+}

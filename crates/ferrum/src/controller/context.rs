@@ -12,7 +12,7 @@ use super::events::{Note, Publisher};
 use crate::api::{IssuerScope, WatchedIssuer};
 use crate::backoff::RetryTracker;
 use crate::decision::IssuerKey;
-use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
+use crate::metrics::{ErrorLabels, IssuerLabels, Metrics, ResultLabels};
 use crate::signer::{Signed, Signer, Warning};
 
 /// Shared state of the controllers.
@@ -141,6 +141,29 @@ impl<S: Signer> Context<S> {
     }
 
     /// Counts a request outcome against the issuer it names.
+    /// Whether the issuer `request` names is in the cache.
+    fn issuer_exists(&self, request: &crate::api::CertificateRequest, scope: Option<IssuerScope>) -> bool {
+        let Some(scope) = scope else {
+            return false;
+        };
+        let namespace = match scope {
+            IssuerScope::Namespaced => Some(request.metadata.namespace.clone().unwrap_or_default()),
+            IssuerScope::Cluster => None,
+        };
+        self.issuer(&IssuerKey { scope, namespace, name: request.spec.issuer_ref.name.clone() }).is_some()
+    }
+
+    /// Drops what is kept about an issuer that is gone: its CA-expiry series and its warnings.
+    pub(crate) fn forget_issuer(&self, scope: IssuerScope, namespace: Option<String>, name: String, uid: &str) {
+        let labels = IssuerLabels {
+            kind: self.config.kinds.kind(scope).to_owned(),
+            namespace: namespace.unwrap_or_default(),
+            name,
+        };
+        self.metrics.ca_not_after.remove(&labels);
+        self.warned.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+
     pub(crate) fn count_result(&self, request: &crate::api::CertificateRequest, reason: &str) {
         let issuer_ref = &request.spec.issuer_ref;
         let scope = self.config.kinds.scope_of(issuer_ref.group.as_deref(), issuer_ref.kind.as_deref());
@@ -150,7 +173,9 @@ impl<S: Signer> Context<S> {
                 Some(IssuerScope::Namespaced) => request.metadata.namespace.clone().unwrap_or_default(),
                 _ => String::new(),
             },
-            name: issuer_ref.name.clone(),
+            // Only the names of issuers that exist: a request may name anything, and each
+            // distinct label value would be a series kept for the life of the process.
+            name: if self.issuer_exists(request, scope) { issuer_ref.name.clone() } else { String::new() },
             reason: reason.to_owned(),
         };
         self.metrics.results.get_or_create(&labels).inc();

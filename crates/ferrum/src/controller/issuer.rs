@@ -109,14 +109,11 @@ pub(super) async fn reconcile<S: Signer>(
         namespace: issuer.metadata.namespace.clone().unwrap_or_default(),
         name: issuer.name_any(),
     };
-    match result.as_ref().ok().and_then(|h| h.expires) {
-        Some(expires) => {
-            let unix = expires.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
-            shared.metrics.ca_not_after.get_or_create(&labels).set(unix);
-        }
-        None => {
-            shared.metrics.ca_not_after.remove(&labels);
-        }
+    // The series keeps the last CA seen while the issuer exists, also once that CA has expired
+    // (that is when an alert on it matters); it goes with the issuer (see `forget_issuer`).
+    if let Some(expires) = result.as_ref().ok().and_then(|h| h.expires) {
+        let unix = expires.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        shared.metrics.ca_not_after.get_or_create(&labels).set(unix);
     }
     // Each warning is published when it first appears (or changes), not on every re-check.
     let warnings = result.as_ref().map(|h| h.warnings.as_slice()).unwrap_or_default();

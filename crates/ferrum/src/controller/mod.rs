@@ -222,15 +222,6 @@ pub(crate) async fn run_with<S: Signer>(
     let ns_writer = Writer::new(ar_ns.clone());
     let cl_writer = Writer::new(ar_cl.clone());
     let (ns_store, cl_store) = (ns_writer.as_reader(), cl_writer.as_reader());
-    let health = observability.watches.clone();
-    let ns_events = tracked(watcher(ns_api.clone(), wc.clone()), Watch::NamespacedIssuers, health.clone())
-        .default_backoff()
-        .reflect(ns_writer)
-        .applied_objects();
-    let cl_events = tracked(watcher(cl_api.clone(), wc.clone()), Watch::ClusterIssuers, health.clone())
-        .default_backoff()
-        .reflect(cl_writer)
-        .applied_objects();
 
     let ctx = Arc::new(Context::new(
         client.clone(),
@@ -240,6 +231,17 @@ pub(crate) async fn run_with<S: Signer>(
         cl_store.clone(),
         observability.metrics.clone(),
     ));
+    let health = observability.watches.clone();
+    let ns_events = tracked(watcher(ns_api.clone(), wc.clone()), Watch::NamespacedIssuers, health.clone())
+        .inspect(forget_deleted_issuers(ctx.clone(), IssuerScope::Namespaced))
+        .default_backoff()
+        .reflect(ns_writer)
+        .applied_objects();
+    let cl_events = tracked(watcher(cl_api.clone(), wc.clone()), Watch::ClusterIssuers, health.clone())
+        .inspect(forget_deleted_issuers(ctx.clone(), IssuerScope::Cluster))
+        .default_backoff()
+        .reflect(cl_writer)
+        .applied_objects();
 
     // Requests are cached compacted (see `compact`): at scale the cache is most of the memory.
     let request_writer = Writer::<CertificateRequest>::default();
@@ -310,6 +312,20 @@ where
     match api.list_metadata(&kube::api::ListParams::default().limit(1)).await {
         Err(kube::Error::Api(status)) if status.code == 404 => Err(Error::NotInstalled(hint.to_owned())),
         _ => Ok(()),
+    }
+}
+
+/// Drops what the controllers keep about an issuer when its watch reports it deleted.
+fn forget_deleted_issuers<S: Signer>(
+    ctx: Arc<Context<S>>,
+    scope: IssuerScope,
+) -> impl Fn(&Result<watcher::Event<WatchedIssuer<S::Spec>>, watcher::Error>) {
+    move |event| {
+        if let Ok(watcher::Event::Delete(issuer)) = event {
+            let meta = &issuer.metadata;
+            let name = meta.name.clone().unwrap_or_default();
+            ctx.forget_issuer(scope, meta.namespace.clone(), name, meta.uid.as_deref().unwrap_or_default());
+        }
     }
 }
 
