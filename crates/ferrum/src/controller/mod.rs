@@ -315,11 +315,14 @@ where
     }
 }
 
+/// One item of an issuer watch.
+type IssuerWatchItem<S> = Result<watcher::Event<WatchedIssuer<S>>, watcher::Error>;
+
 /// Drops what the controllers keep about an issuer when its watch reports it deleted.
 fn forget_deleted_issuers<S: Signer>(
     ctx: Arc<Context<S>>,
     scope: IssuerScope,
-) -> impl Fn(&Result<watcher::Event<WatchedIssuer<S::Spec>>, watcher::Error>) {
+) -> impl Fn(&IssuerWatchItem<S::Spec>) {
     move |event| {
         if let Ok(watcher::Event::Delete(issuer)) = event {
             let meta = &issuer.metadata;
