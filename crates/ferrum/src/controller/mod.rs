@@ -319,10 +319,7 @@ where
 type IssuerWatchItem<S> = Result<watcher::Event<WatchedIssuer<S>>, watcher::Error>;
 
 /// Drops what the controllers keep about an issuer when its watch reports it deleted.
-fn forget_deleted_issuers<S: Signer>(
-    ctx: Arc<Context<S>>,
-    scope: IssuerScope,
-) -> impl Fn(&IssuerWatchItem<S::Spec>) {
+fn forget_deleted_issuers<S: Signer>(ctx: Arc<Context<S>>, scope: IssuerScope) -> impl Fn(&IssuerWatchItem<S::Spec>) {
     move |event| {
         if let Ok(watcher::Event::Delete(issuer)) = event {
             let meta = &issuer.metadata;
