@@ -123,7 +123,12 @@ async fn probes_and_metrics_move_with_an_issuance() {
     );
     let before = metric(&http_get(&metrics, "/metrics").await.1, &issued).unwrap_or(0.0);
     issue(&h, "measured", Duration::from_secs(20)).await;
-    let (status, text) = http_get(&metrics, "/metrics").await;
+    // Counted right after the write returns, so the series may trail the status a little.
+    let (status, text) = eventually("the issuance counted", Duration::from_secs(5), || async {
+        let (status, text) = http_get(&metrics, "/metrics").await;
+        (metric(&text, &issued) == Some(before + 1.0)).then_some((status, text))
+    })
+    .await;
     assert_eq!(status, 200);
     assert_eq!(metric(&text, &issued), Some(before + 1.0), "{text}");
     assert_eq!(metric(&text, r#"ferrum_signing_duration_seconds_count{kind="FerrumIssuer"}"#), Some(1.0), "{text}");
