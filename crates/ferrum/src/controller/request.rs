@@ -126,20 +126,28 @@ async fn apply<S: Signer>(
     settled: Settlement,
 ) -> Result<Action, Error> {
     let uid = request.metadata.uid.as_deref().unwrap_or_default();
-    match settled.retry {
-        RetryUpdate::Keep => {}
-        RetryUpdate::Forget => ctx.retries.forget(uid),
-        RetryUpdate::Failed { state, next_attempt } => ctx.retries.record(uid, state, next_attempt),
+    // A failure is recorded at once (the backoff holds even if the write below fails); the
+    // state is forgotten only once the settling write went through, so that a conflict on it
+    // does not restart the retry clock.
+    if let RetryUpdate::Failed { state, next_attempt } = settled.retry {
+        ctx.retries.record(uid, state, next_attempt);
     }
+    let forget = settled.retry == RetryUpdate::Forget;
     let action = settled.requeue.map(Action::requeue).unwrap_or_else(Action::await_change);
     let terminal = settled.terminal();
     let Some(patch) = settled.request_patch else {
+        if forget {
+            ctx.retries.forget(uid);
+        }
         return Ok(action);
     };
     let api: Api<CertificateRequest> =
         Api::namespaced(ctx.client.clone(), request.metadata.namespace.as_deref().unwrap_or_default());
     let params = PatchParams::apply(&ctx.config.field_manager).force();
     api.patch_status(&request.name_any(), &params, &Patch::Apply(patch)).await?;
+    if forget {
+        ctx.retries.forget(uid);
+    }
     if terminal {
         ctx.written(uid);
     }
