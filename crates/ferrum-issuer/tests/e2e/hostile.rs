@@ -10,7 +10,6 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -199,34 +198,6 @@ async fn issuer_names_are_validated_by_the_apiserver() {
     }
 }
 
-/// The status code of `GET path` on `addr` (0 if it does not answer).
-pub async fn http_get(addr: &str, path: &str) -> u16 {
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else { return 0 };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return 0;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response).await;
-    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
-}
-
-/// The body of `GET path` on `addr`, if it answers.
-pub async fn http_get_body(addr: &str, path: &str) -> Option<String> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    Some(response)
-}
-
-/// The health address a replica logged.
-pub fn health_address(log: &str) -> Option<String> {
-    let line = log.lines().rev().find(|l| l.contains("serving probes and metrics"))?;
-    line.split("health=").nth(1).map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
-}
-
 /// Objects the apiserver accepts but a strict reader would not: a request for another issuer
 /// whose base64 has non-zero trailing bits (Go reads it, a strict decoder does not), one whose
 /// Approved condition carries a timestamp that the apiserver's date-time pattern accepts (any
@@ -267,9 +238,9 @@ async fn poisoned_objects_do_not_stop_ferrum() {
             started.elapsed()
         );
         let log = std::fs::read_to_string(h.process(&replica).log_path()).unwrap();
-        let health = health_address(&log).expect("health address in the log");
+        let (health, _) = addresses(&log).expect("probe addresses in the log");
         eventually("/readyz 200", Duration::from_secs(10), || async {
-            (http_get(&health, "/readyz").await == 200).then_some(())
+            (http_get(&health, "/readyz").await.0 == 200).then_some(())
         })
         .await;
         h.request_reason("ours-base64", "Issued", Duration::from_secs(5)).await;

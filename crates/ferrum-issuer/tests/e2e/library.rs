@@ -158,11 +158,11 @@ async fn example_issuer_issues() {
     .await;
     assert_eq!(holder, "minimal-0");
     let health = eventually("probe address in the log", Duration::from_secs(10), || async {
-        crate::hostile::health_address(&std::fs::read_to_string(&log).ok()?)
+        addresses(&std::fs::read_to_string(&log).ok()?).map(|(health, _)| health)
     })
     .await;
     eventually("/readyz 200", Duration::from_secs(30), || async {
-        (crate::hostile::http_get(&health, "/readyz").await == 200).then_some(())
+        (http_get(&health, "/readyz").await.0 == 200).then_some(())
     })
     .await;
 
@@ -519,8 +519,7 @@ fn free_port() -> u16 {
 
 /// The value of a metric series from a `/metrics` scrape of `port`.
 async fn scrape(port: u16, series: &str) -> Option<f64> {
-    let response = crate::hostile::http_get_body(&format!("127.0.0.1:{port}"), "/metrics").await?;
-    response.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+    metric(&http_get(&format!("127.0.0.1:{port}"), "/metrics").await.1, series)
 }
 
 /// Requests that keep failing, then deleted: nothing is kept about them and

@@ -4,7 +4,6 @@ use std::time::{Duration, Instant};
 
 use ferrum::IssuerScope;
 use k8s_openapi::api::coordination::v1::Lease;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -79,27 +78,6 @@ async fn two_replicas_one_leader_and_failover() {
     );
     assert_eq!(holder(&h).await.as_deref(), Some("ferrum-c"));
     assert!(log_of(&h, follower).contains("released leadership"));
-}
-
-/// (health address, metrics address) from a replica's log.
-fn addresses(log: &str) -> Option<(String, String)> {
-    let line = log.lines().find(|l| l.contains("serving probes and metrics"))?;
-    let value =
-        |key: &str| line.split(&format!("{key}=")).nth(1).map(|v| v.split_whitespace().next().unwrap_or("").to_owned());
-    Some((value("health")?, value("metrics")?))
-}
-
-async fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, response)
-}
-
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,6 @@ use ferrum::IssuerScope;
 use ferrum_testenv::ProcessHandle;
 use k8s_openapi::api::coordination::v1::Lease;
 
-use crate::hostile::health_address;
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(5);
@@ -42,13 +41,8 @@ async fn terminate(process: &ProcessHandle) -> Duration {
 
 async fn readyz(process: &ProcessHandle) -> u16 {
     let log = std::fs::read_to_string(process.log_path()).unwrap_or_default();
-    let health = health_address(&log).expect("health address in the log");
-    let mut stream = tokio::net::TcpStream::connect(&health).await.expect("connect to the health port");
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    let (health, _) = addresses(&log).expect("probe addresses in the log");
+    http_get(&health, "/readyz").await.0
 }
 
 async fn holder(h: &Harness) -> Option<String> {

@@ -277,3 +277,32 @@ pub fn ready_message(cr: &CertificateRequest) -> String {
 pub fn ferrum_ref(scope: IssuerScope, name: &str) -> IssuerReference {
     IssuerReference { name: name.into(), kind: Some(kinds().kind(scope).to_owned()), group: Some("ferrum.dev".into()) }
 }
+
+/// (health address, metrics address) from the last "serving probes and metrics" line of a log.
+pub fn addresses(log: &str) -> Option<(String, String)> {
+    let line = log.lines().rev().find(|l| l.contains("serving probes and metrics"))?;
+    let value =
+        |key: &str| line.split(&format!("{key}=")).nth(1).map(|v| v.split_whitespace().next().unwrap_or("").to_owned());
+    Some((value("health")?, value("metrics")?))
+}
+
+/// `GET path` on `addr`: (status, whole response); (0, "") if it does not answer.
+pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return (0, String::new());
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response)
+}
+
+/// The value of a series in a `/metrics` text.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
