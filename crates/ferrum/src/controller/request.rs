@@ -32,8 +32,7 @@ pub(super) async fn reconcile<S: Signer>(
                 warn!(request = %request.name_any(), namespace = request.namespace().unwrap_or_default(), ?problems,
                     "the request's status cannot be read; it is left alone (it may already carry a certificate)");
             }
-            ctx.forget_finished(&uid);
-            ctx.retries.forget(&uid);
+            ctx.forget_request(&uid);
             return Ok(Action::await_change());
         }
         _ if ctx.finished_unseen(&uid) => return Ok(Action::await_change()),
