@@ -64,6 +64,10 @@ pub(crate) fn gate(request: &CertificateRequest, kinds: &IssuerKinds, approval_c
     Gate::Proceed(IssuerKey { scope, namespace, name: issuer_ref.name.clone() })
 }
 
+/// The condition types the gate and the retry clock read (the rest need not be cached).
+pub(crate) const CONDITIONS_READ: [&str; 4] =
+    [reasons::READY, reasons::APPROVED, reasons::DENIED, reasons::SIGNING_RETRY];
+
 /// Ready=True, or Ready=False with reason Failed or Denied, or a certificate already set, or a
 /// status that cannot be fully read (it might hold any of these: never sign over it).
 pub(crate) fn is_terminal(request: &CertificateRequest) -> bool {

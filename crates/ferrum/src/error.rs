@@ -13,6 +13,9 @@ pub enum Error {
     /// A kind the controllers need is not served; says how to install it.
     #[error("{0}")]
     NotInstalled(String),
+    /// Leadership is not confirmed (the Lease could not be renewed in time): nothing is written.
+    #[error("leadership is not confirmed; not writing")]
+    NotLeader,
 }
 
 impl Error {
@@ -28,6 +31,7 @@ impl Error {
             Error::Kube(_) => "client",
             Error::NotInstalled(_) => "not_installed",
             Error::InvalidConfig(_) => "invalid_config",
+            Error::NotLeader => "not_leader",
         }
     }
 }

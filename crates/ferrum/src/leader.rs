@@ -6,6 +6,14 @@
 //!   monotonic clock, never by comparing the holder's timestamps with our wall clock.
 //! - The holder renews every retry period; if it cannot renew within the renew deadline, or
 //!   sees another holder, leadership is lost and the caller must stop (exit the process).
+//! - Every attempt is bounded: the Lease client has timeouts and no retries of its own, and a
+//!   renewal is cut off when the renew deadline (counted from when the last successful renewal
+//!   was *sent*) runs out.
+//! - The [`LeaderFence`] tells the controllers whether leadership is still confirmed: it lapses
+//!   at the renew deadline, on this replica's monotonic clock, so a leader that was stalled
+//!   (SIGSTOP, a long GC pause, a partition) stops writing when it wakes, before the watchdog
+//!   in [`LeaderElector::hold`] has even run. Another replica cannot take over before the
+//!   lease duration has passed, which the timings keep longer than the renew deadline.
 //! - On graceful shutdown the lease is released (holder cleared, duration 1 s) so that another
 //!   replica takes over at once.
 
@@ -52,23 +60,71 @@ struct Observed {
     seen_at: Instant,
 }
 
+/// Whether this replica may write as the leader: until the renew deadline after the last
+/// successful renewal was sent.
+#[derive(Debug, Default)]
+pub(crate) struct LeaderFence {
+    valid_until: Mutex<Option<Instant>>,
+}
+
+impl LeaderFence {
+    /// Whether leadership is confirmed now.
+    pub(crate) fn holds(&self) -> bool {
+        self.valid_until.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|until| Instant::now() < until)
+    }
+
+    fn confirm(&self, until: Instant) {
+        *self.valid_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(until);
+    }
+
+    fn revoke(&self) {
+        *self.valid_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 /// Runs for and holds a Lease.
 pub(crate) struct LeaderElector {
     api: Api<Lease>,
     settings: LeaseSettings,
     observed: Mutex<Option<Observed>>,
+    fence: std::sync::Arc<LeaderFence>,
 }
 
 impl LeaderElector {
-    /// An elector for `settings`.
+    /// An elector for `settings`. `client` should be [`lease_client`]'s: bounded, no retries.
     pub(crate) fn new(client: Client, settings: LeaseSettings) -> Self {
-        Self { api: Api::namespaced(client, &settings.namespace), settings, observed: Mutex::new(None) }
+        Self {
+            api: Api::namespaced(client, &settings.namespace),
+            settings,
+            observed: Mutex::new(None),
+            fence: Default::default(),
+        }
+    }
+
+    /// The fence the controllers check before each write.
+    pub(crate) fn fence(&self) -> std::sync::Arc<LeaderFence> {
+        self.fence.clone()
+    }
+
+    /// One attempt, cut off at `deadline`; on success the fence holds until the renew deadline
+    /// counted from when the attempt was sent.
+    async fn attempt(&self, deadline: Duration) -> Result<bool, AttemptError> {
+        let sent = Instant::now();
+        match tokio::time::timeout(deadline, self.try_acquire_or_renew()).await {
+            Ok(Ok(true)) => {
+                self.fence.confirm(sent + self.settings.renew_deadline);
+                Ok(true)
+            }
+            Ok(Ok(false)) => Ok(false),
+            Ok(Err(error)) => Err(AttemptError::Api(error)),
+            Err(_) => Err(AttemptError::TimedOut(deadline)),
+        }
     }
 
     /// Waits until this replica holds the lease.
     pub(crate) async fn acquire(&self) {
         loop {
-            match self.try_acquire_or_renew().await {
+            match self.attempt(self.settings.renew_deadline).await {
                 Ok(true) => {
                     info!(lease = %self.settings.name, identity = %self.settings.identity, "acquired leadership");
                     return;
@@ -80,21 +136,32 @@ impl LeaderElector {
         }
     }
 
-    /// Renews the lease until leadership is lost; returns why.
+    /// Renews the lease until leadership is lost; returns why. Call after [`Self::acquire`].
+    /// The fence is revoked before this returns.
     pub(crate) async fn hold(&self) -> Lost {
+        let lost = self.renew_until_lost().await;
+        self.fence.revoke();
+        lost
+    }
+
+    async fn renew_until_lost(&self) -> Lost {
+        // Counted from when the last successful renewal was sent (acquire confirmed the fence
+        // just before this), so that no renewal outlives the renew deadline.
         let mut last_renewal = Instant::now();
         loop {
             tokio::time::sleep(self.settings.retry_period).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewal = Instant::now(),
+            let Some(left) = self.settings.renew_deadline.checked_sub(last_renewal.elapsed()).filter(|d| !d.is_zero())
+            else {
+                return Lost::RenewFailed;
+            };
+            let sent = Instant::now();
+            match self.attempt(left).await {
+                Ok(true) => last_renewal = sent,
                 Ok(false) => {
                     let holder = self.holder().unwrap_or_default();
                     return Lost::TakenOver(holder);
                 }
                 Err(error) => warn!(%error, "could not renew the lease"),
-            }
-            if last_renewal.elapsed() > self.settings.renew_deadline {
-                return Lost::RenewFailed;
             }
         }
     }
@@ -187,6 +254,27 @@ impl LeaderElector {
     }
 }
 
+/// Why one attempt on the Lease did not answer.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error("{0}")]
+    Api(kube::Error),
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+}
+
+/// A client for the Lease alone: every request bounded by half the renew deadline (at least
+/// 1 s), as client-go's leader election does, and no retries of its own (an elector that retries
+/// inside a call cannot keep its deadline).
+pub(crate) fn lease_client(mut config: kube::Config, renew_deadline: Duration) -> Result<Client, kube::Error> {
+    let timeout = (renew_deadline / 2).max(Duration::from_secs(1));
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.write_timeout = Some(timeout);
+    config.default_retry = false;
+    Client::try_from(config)
+}
+
 /// Whether `me` may write the lease: it is ours, free, or unchanged for longer than its
 /// duration as measured from when we first saw it in this form.
 fn may_take(current: &LeaseSpec, me: &str, seen_at: Instant, default_duration: Duration, now: Instant) -> bool {
@@ -227,6 +315,77 @@ mod tests {
         assert!(may_take(&held_by(None, 15), "a", now, d, now));
         assert!(may_take(&held_by(Some(""), 15), "a", now, d, now));
         assert!(may_take(&held_by(Some("a"), 15), "a", now, d, now));
+    }
+
+    #[test]
+    fn the_fence_holds_until_its_deadline_and_not_after_revoke() {
+        let fence = LeaderFence::default();
+        assert!(!fence.holds(), "never confirmed");
+        fence.confirm(Instant::now() + Duration::from_secs(60));
+        assert!(fence.holds());
+        fence.confirm(Instant::now());
+        assert!(!fence.holds(), "the deadline has passed");
+        fence.confirm(Instant::now() + Duration::from_secs(60));
+        fence.revoke();
+        assert!(!fence.holds());
+    }
+
+    /// A local HTTP server that reads each request and then does `answer` with the socket;
+    /// returns its URL and the number of requests it has read.
+    async fn server(answer: Option<&'static [u8]>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {
+                                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                match answer {
+                                    Some(bytes) => socket.write_all(bytes).await.unwrap(),
+                                    // Never answer; keep the socket open.
+                                    None => tokio::time::sleep(Duration::from_secs(3600)).await,
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, count)
+    }
+
+    fn lease_api(url: &str, renew_deadline: Duration) -> Api<Lease> {
+        let config = kube::Config::new(url.parse().unwrap());
+        Api::namespaced(lease_client(config, renew_deadline).unwrap(), "ns")
+    }
+
+    #[tokio::test]
+    async fn a_silent_apiserver_does_not_hold_a_lease_call_past_its_timeout() {
+        let (url, _) = server(None).await;
+        let started = Instant::now();
+        let result = lease_api(&url, Duration::from_secs(2)).get_opt("lease").await;
+        let took = started.elapsed();
+        assert!(result.is_err(), "no answer is an error");
+        // Half the renew deadline, floored at 1 s: 1 s, with room for a slow machine.
+        assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "took {took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lease_call_is_not_retried_behind_the_electors_back() {
+        let (url, count) =
+            server(Some(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")).await;
+        let result = lease_api(&url, Duration::from_secs(10)).get_opt("lease").await;
+        assert!(result.is_err());
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1, "one attempt, one request");
     }
 
     #[test]

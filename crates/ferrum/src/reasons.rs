@@ -7,6 +7,13 @@ pub(crate) const APPROVED: &str = "Approved";
 /// The approver's refusal.
 pub(crate) const DENIED: &str = "Denied";
 
+/// Request: the condition that keeps a failing request's retry clock in the request itself
+/// (so that a restart or a new leader counts `--max-retry-duration` from the same first
+/// failure). `lastTransitionTime` is the first failure; removed once the request settles.
+pub(crate) const SIGNING_RETRY: &str = "ferrum.dev/SigningRetry";
+/// Its reason.
+pub(crate) const RETRYABLE_FAILURE: &str = "RetryableFailure";
+
 /// Request: waiting (issuer missing or not ready, or a retryable failure).
 pub(crate) const PENDING: &str = "Pending";
 /// Request: refused for good.

@@ -156,12 +156,20 @@ pub struct IssuerError {
     pub reason: String,
     /// What is wrong and what to do about it.
     pub message: String,
+    /// The check could not be made (a timeout, an apiserver restarting): a Ready issuer stays
+    /// Ready and is checked again in seconds, rather than flapping to not Ready.
+    pub transient: bool,
 }
 
 impl IssuerError {
     /// Builds an issuer error.
     pub fn new(reason: &str, message: impl Into<String>) -> Self {
-        Self { reason: reason.to_owned(), message: message.into() }
+        Self { reason: reason.to_owned(), message: message.into(), transient: false }
+    }
+
+    /// An error of the check itself, not of the issuer (see [`IssuerError::transient`]).
+    pub fn transient(reason: &str, message: impl Into<String>) -> Self {
+        Self { transient: true, ..Self::new(reason, message) }
     }
 }
 
@@ -218,4 +226,8 @@ pub trait Signer: Send + Sync + 'static {
     fn secret_names(&self, _spec: &Self::Spec) -> Vec<String> {
         Vec::new()
     }
+
+    /// The issuer was deleted: drop whatever is cached for it (key material above all). By
+    /// default, nothing is cached.
+    fn forget(&self, _issuer: &IssuerContext<'_, Self::Spec>) {}
 }

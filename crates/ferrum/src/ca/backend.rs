@@ -60,12 +60,14 @@ impl CaSigner {
         let secret = match api.get_opt(name).await {
             Ok(Some(secret)) => secret,
             Ok(None) => {
+                self.evict(namespace, name);
                 return Err(LoadError::Issuer(IssuerError::new(
                     SECRET_NOT_FOUND,
                     format!("Secret {namespace}/{name} not found"),
                 )));
             }
             Err(kube::Error::Api(status)) if status.code == 403 => {
+                self.evict(namespace, name);
                 return Err(LoadError::Issuer(IssuerError::new(
                     SECRET_UNREADABLE,
                     format!("not allowed to read Secret {namespace}/{name}: {}", status.message),
@@ -73,10 +75,44 @@ impl CaSigner {
             }
             Err(e) => return Err(LoadError::Transient(format!("reading Secret {namespace}/{name}: {e}"))),
         };
-        let loaded = Arc::new(check_secret(namespace, name, &secret, SystemTime::now()).map_err(LoadError::Issuer)?);
+        let checked = check_secret(namespace, name, &secret, SystemTime::now());
+        self.store(namespace, name, checked).map_err(LoadError::Issuer)
+    }
+
+    /// Caches a CA just checked, or drops the one cached for that Secret if the check failed
+    /// (nothing signs with the old one once the Secret no longer holds a usable CA). Entries
+    /// past their time are dropped whenever the cache is written: it holds the CAs signed with
+    /// in the last minute, not every CA ever loaded.
+    fn store(
+        &self,
+        namespace: &str,
+        name: &str,
+        checked: Result<LoadedCa, IssuerError>,
+    ) -> Result<Arc<LoadedCa>, IssuerError> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.insert((namespace.to_owned(), name.clone()), (Instant::now(), loaded.clone()));
-        Ok(loaded)
+        cache.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+        let key = (namespace.to_owned(), name.to_owned());
+        match checked {
+            Ok(loaded) => {
+                let loaded = Arc::new(loaded);
+                cache.insert(key, (Instant::now(), loaded.clone()));
+                Ok(loaded)
+            }
+            Err(error) => {
+                cache.remove(&key);
+                Err(error)
+            }
+        }
+    }
+
+    /// How many CAs are held in memory.
+    #[cfg(test)]
+    fn cached_count(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn evict(&self, namespace: &str, name: &str) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&(namespace.to_owned(), name.to_owned()));
     }
 
     fn cached(&self, namespace: &str, name: &str) -> Option<Arc<LoadedCa>> {
@@ -135,7 +171,7 @@ impl Signer for CaSigner {
         let ca = match self.load(issuer.secret_namespace, spec).await {
             Ok(ca) => ca,
             Err(LoadError::Issuer(e)) => return Err(e),
-            Err(LoadError::Transient(message)) => return Err(IssuerError::new(SECRET_UNREADABLE, message)),
+            Err(LoadError::Transient(message)) => return Err(IssuerError::transient(SECRET_UNREADABLE, message)),
         };
         let not_after = ca.bundle.issuing().not_after;
         let now = SystemTime::now();
@@ -180,6 +216,12 @@ impl Signer for CaSigner {
     fn secret_names(&self, spec: &FerrumIssuerSpec) -> Vec<String> {
         spec.ca.iter().map(|ca| ca.secret_name.clone()).collect()
     }
+
+    fn forget(&self, issuer: &IssuerContext<'_, FerrumIssuerSpec>) {
+        for name in self.secret_names(issuer.spec) {
+            self.evict(issuer.secret_namespace, &name);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +258,38 @@ mod tests {
     }
 
     /// Each Secret shape and the exact issuer reason and message it gets.
+    #[tokio::test]
+    async fn the_ca_cache_forgets_deleted_issuers_and_stale_entries() {
+        let client = Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap())).unwrap();
+        let signer = CaSigner::new(client);
+        let (crt, key) = ca(true, (-1, 30));
+        let secret = secret(&[("tls.crt", crt.into_bytes()), ("tls.key", key.into_bytes())]);
+        let loaded = Arc::new(check_secret("ns", "ca", &secret, SystemTime::now()).unwrap());
+        let insert = |ns: &str, name: &str, at: Instant| {
+            signer.cache.lock().unwrap().insert((ns.into(), name.into()), (at, loaded.clone()));
+        };
+        insert("ns", "ca", Instant::now());
+        insert("other", "ca", Instant::now());
+        assert!(signer.cached("ns", "ca").is_some());
+        let spec: FerrumIssuerSpec = serde_json::from_value(serde_json::json!({"ca": {"secretName": "ca"}})).unwrap();
+        let issuer =
+            IssuerContext { scope: crate::IssuerScope::Namespaced, name: "x", secret_namespace: "ns", spec: &spec };
+        signer.forget(&issuer);
+        assert!(signer.cached("ns", "ca").is_none(), "the deleted issuer's key is gone");
+        assert_eq!(signer.cached_count(), 1, "another namespace's CA of the same name stays");
+        // A stale entry is swept at the next write of the cache; a failed check drops the
+        // entry of its Secret.
+        insert("old", "ca", Instant::now() - CACHE_TTL - Duration::from_secs(1));
+        assert_eq!(signer.cached_count(), 2);
+        let fresh = check_secret("ns", "ca", &secret, SystemTime::now());
+        assert!(signer.store("ns", "ca", fresh).is_ok());
+        assert_eq!(signer.cached_count(), 2, "the stale entry went, the new one came");
+        assert!(signer.cached("old", "ca").is_none() && signer.cached("ns", "ca").is_some());
+        let broken = Err(IssuerError::new(INVALID_SECRET, "now broken"));
+        assert!(signer.store("ns", "ca", broken).is_err());
+        assert!(signer.cached("ns", "ca").is_none(), "a Secret that no longer checks out is not signed with");
+    }
+
     #[test]
     fn secret_checks_table() {
         let (crt, key) = ca(true, (-1, 365));

@@ -12,6 +12,7 @@ use super::events::{Note, Publisher};
 use crate::api::{IssuerScope, WatchedIssuer};
 use crate::backoff::RetryTracker;
 use crate::decision::IssuerKey;
+use crate::leader::LeaderFence;
 use crate::metrics::{ErrorLabels, IssuerLabels, Metrics, ResultLabels};
 use crate::signer::{Signed, Signer, Warning};
 
@@ -38,6 +39,8 @@ pub(crate) struct Context<S: Signer> {
     events: Publisher,
     /// Metrics.
     pub(crate) metrics: std::sync::Arc<Metrics>,
+    /// With leader election: whether this replica may write now.
+    leadership: Option<std::sync::Arc<LeaderFence>>,
 }
 
 impl<S: Signer> Context<S> {
@@ -48,6 +51,7 @@ impl<S: Signer> Context<S> {
         namespaced: Store<WatchedIssuer<S::Spec>>,
         cluster: Store<WatchedIssuer<S::Spec>>,
         metrics: std::sync::Arc<Metrics>,
+        leadership: Option<std::sync::Arc<LeaderFence>>,
     ) -> Self {
         Self {
             events: Publisher::spawn(client.clone(), config.field_manager.clone(), std::env::var("POD_NAME").ok()),
@@ -61,6 +65,17 @@ impl<S: Signer> Context<S> {
             unwritten: Mutex::new(HashMap::new()),
             warned: Mutex::new(HashMap::new()),
             metrics,
+            leadership,
+        }
+    }
+
+    /// Fails unless this replica may write now: without leader election always; with it only
+    /// while leadership is confirmed (see [`LeaderFence`]). Checked before signing and before
+    /// every write, so that a leader that stalled past its lease writes nothing when it wakes.
+    pub(crate) fn may_write(&self) -> Result<(), crate::Error> {
+        match &self.leadership {
+            Some(fence) if !fence.holds() => Err(crate::Error::NotLeader),
+            _ => Ok(()),
         }
     }
 
@@ -190,6 +205,9 @@ impl<S: Signer> Context<S> {
     /// Queues an event for publication. Never waits for the API: a reconcile holds its worker
     /// only for its status write. If the queue is full the event is dropped and logged.
     pub(crate) fn event(&self, object: &ObjectReference, warning: bool, reason: &str, note: String, action: &str) {
+        if self.may_write().is_err() {
+            return;
+        }
         self.events.send(Note {
             regarding: object.clone(),
             warning,

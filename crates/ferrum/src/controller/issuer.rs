@@ -94,6 +94,16 @@ pub(super) async fn reconcile<S: Signer>(
         }
         Parsed::Invalid(why) => Err(IssuerError::new(crate::reasons::INVALID_SPEC, why.clone())),
     };
+    if let Err(error) = &result
+        && error.transient
+        && is_ready(&issuer)
+    {
+        // The check could not be made; the issuer was fine at the last one. Keep it Ready
+        // and look again soon, instead of failing every request meanwhile.
+        warn!(issuer = %issuer.name_any(), reason = %error.reason, message = %error.message,
+            "issuer check could not be made; keeping its Ready condition and checking again");
+        return Ok(Action::requeue(TRANSIENT_RECHECK));
+    }
     let ready = match &result {
         Ok(health) => Ok(health.message.as_str()),
         Err(e) => Err((e.reason.as_str(), e.message.as_str())),
@@ -122,7 +132,21 @@ pub(super) async fn reconcile<S: Signer>(
     for warning in fresh {
         shared.event(&object, true, &warning.reason, warning.message, "Check");
     }
-    Ok(Action::requeue(shared.config.issuer_recheck_interval))
+    match result {
+        Err(error) if error.transient => Ok(Action::requeue(TRANSIENT_RECHECK)),
+        _ => Ok(Action::requeue(shared.config.issuer_recheck_interval)),
+    }
+}
+
+/// How soon a check that could not be made is made again.
+const TRANSIENT_RECHECK: Duration = Duration::from_secs(5);
+
+/// Whether the issuer's Ready condition is True.
+fn is_ready<S: Clone>(issuer: &WatchedIssuer<S>) -> bool {
+    issuer
+        .status
+        .as_ref()
+        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == crate::reasons::READY && c.status == "True"))
 }
 
 async fn write<S: Signer>(
@@ -155,6 +179,7 @@ pub(super) async fn write_issuer_status<S: Signer>(
         IssuerScope::Cluster => Api::all_with(ctx.client.clone(), &ar),
     };
     let params = PatchParams::apply(&ctx.config.field_manager).force();
+    ctx.may_write()?;
     api.patch_status(&issuer.name_any(), &params, &Patch::Apply(patch)).await?;
     Ok(())
 }
@@ -167,7 +192,12 @@ pub(super) fn error_policy<S: Signer>(
 ) -> Action {
     ctx.shared.count_error("issuer", error);
     warn!(issuer = %issuer.name_any(), %error, "issuer reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(5))
+    if error.is_conflict() {
+        // A newer version of the issuer exists; its own event reconciles it again soon.
+        Action::requeue(Duration::from_millis(500))
+    } else {
+        Action::requeue(Duration::from_secs(5))
+    }
 }
 
 #[cfg(test)]

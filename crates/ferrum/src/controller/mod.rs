@@ -101,6 +101,8 @@ pub(crate) struct Observability {
     pub ready: Arc<AtomicBool>,
     /// Whether the watches are currently healthy (the readiness probe).
     pub watches: Arc<WatchHealth>,
+    /// With leader election: whether leadership is confirmed now. No write is sent without it.
+    pub leadership: Option<Arc<crate::leader::LeaderFence>>,
 }
 
 impl Default for Observability {
@@ -110,6 +112,7 @@ impl Default for Observability {
             metrics: Arc::new(Metrics::new(&mut Registry::default())),
             ready: Arc::default(),
             watches: Arc::default(),
+            leadership: None,
         }
     }
 }
@@ -230,6 +233,7 @@ pub(crate) async fn run_with<S: Signer>(
         ns_store.clone(),
         cl_store.clone(),
         observability.metrics.clone(),
+        observability.leadership.clone(),
     ));
     let health = observability.watches.clone();
     let ns_events = tracked(watcher(ns_api.clone(), wc.clone()), Watch::NamespacedIssuers, health.clone())
@@ -324,6 +328,15 @@ fn forget_deleted_issuers<S: Signer>(ctx: Arc<Context<S>>, scope: IssuerScope) -
         if let Ok(watcher::Event::Delete(issuer)) = event {
             let meta = &issuer.metadata;
             let name = meta.name.clone().unwrap_or_default();
+            if let Some(spec) = issuer.spec.valid() {
+                let issuer_ctx = crate::signer::IssuerContext {
+                    scope,
+                    name: &name,
+                    secret_namespace: ctx.secret_namespace(scope, meta.namespace.as_deref()),
+                    spec,
+                };
+                ctx.signer.forget(&issuer_ctx);
+            }
             ctx.forget_issuer(scope, meta.namespace.clone(), name, meta.uid.as_deref().unwrap_or_default());
         }
     }
@@ -341,22 +354,34 @@ where
     future::ready(())
 }
 
-/// Drops from a cached request what no decision reads: managed fields and the last-applied
-/// annotation always; for a terminal request also the CSR and the CA, and the certificate,
-/// which is replaced by a one-byte marker so that "certificate already set" still holds.
+/// Drops from a cached request everything the gate and the issuer mapper do not read: the
+/// cache holds every request of the watched namespaces, most of them other issuers', so its
+/// size must not depend on what others put in them. Kept: name, namespace, UID,
+/// resourceVersion, `issuerRef`, the conditions Ferrum reads, and whether a certificate is set
+/// (a one-byte marker). The CSR, usages, labels, annotations and managed fields go; the
+/// request is read whole from the API just before it is signed.
 fn compact(request: &mut CertificateRequest) {
-    let terminal = decision::is_terminal(request);
-    request.metadata.managed_fields = None;
-    if let Some(annotations) = request.metadata.annotations.as_mut() {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
-    if terminal {
-        request.spec.request = Vec::new();
-        if let Some(status) = request.status.as_mut() {
-            if !status.certificate.is_empty() {
-                status.certificate = b"-".to_vec();
-            }
-            status.ca = Vec::new();
+    let meta = &mut request.metadata;
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.labels = None;
+    meta.owner_references = None;
+    meta.finalizers = None;
+    let spec = &mut request.spec;
+    spec.request = Vec::new();
+    spec.usages = Vec::new();
+    spec.username = None;
+    spec.uid = None;
+    spec.duration = None;
+    spec.problems = Vec::new();
+    if let Some(status) = request.status.as_mut() {
+        if !status.certificate.is_empty() {
+            status.certificate = b"-".to_vec();
+        }
+        status.ca = Vec::new();
+        status.conditions.retain(|c| decision::CONDITIONS_READ.contains(&c.type_.as_str()));
+        for condition in &mut status.conditions {
+            condition.message = None;
         }
     }
 }
@@ -386,24 +411,51 @@ mod tests {
 
     #[test]
     fn compaction_keeps_what_decisions_read() {
-        let mut cr =
-            CertificateRequest::new("r", CertificateRequestSpec { request: b"csr".to_vec(), ..Default::default() });
+        let kinds = IssuerKinds::new("ferrum.dev", "v1alpha1", "Ferrum");
+        let condition = |type_: &str, status: &str| Condition {
+            type_: type_.into(),
+            status: status.into(),
+            message: Some("a long message".repeat(100)),
+            ..Default::default()
+        };
+        let mut cr = CertificateRequest::new(
+            "r",
+            CertificateRequestSpec {
+                request: vec![b'x'; 30_000],
+                usages: vec!["digital signature".into()],
+                issuer_ref: crate::api::IssuerReference {
+                    name: "ca".into(),
+                    kind: Some("FerrumIssuer".into()),
+                    group: Some("ferrum.dev".into()),
+                },
+                ..Default::default()
+            },
+        );
+        cr.metadata.namespace = Some("ns".into());
+        cr.metadata.annotations = Some([("a".to_owned(), "x".repeat(10_000))].into());
+        cr.metadata.managed_fields = Some(vec![Default::default()]);
         cr.status = Some(CertificateRequestStatus {
-            certificate: b"long chain".to_vec(),
-            ca: b"root".to_vec(),
-            conditions: vec![Condition { type_: "Ready".into(), status: "True".into(), ..Default::default() }],
+            conditions: vec![condition("Approved", "True"), condition("Other", "True")],
             ..Default::default()
         });
-        cr.metadata.managed_fields = Some(vec![Default::default()]);
-        assert!(decision::is_terminal(&cr));
+        let gate_before = decision::gate(&cr, &kinds, true);
         compact(&mut cr);
-        assert!(decision::is_terminal(&cr), "still terminal");
-        assert!(cr.spec.request.is_empty() && cr.metadata.managed_fields.is_none());
-        assert_eq!(cr.status.as_ref().unwrap().certificate, b"-");
+        assert_eq!(decision::gate(&cr, &kinds, true), gate_before, "the gate decides the same");
+        assert!(matches!(gate_before, decision::Gate::Proceed(_)));
+        assert!(cr.spec.request.is_empty() && cr.spec.usages.is_empty(), "no CSR, even for a request to sign");
+        assert!(cr.metadata.annotations.is_none() && cr.metadata.managed_fields.is_none());
+        let conditions = &cr.status.as_ref().unwrap().conditions;
+        assert_eq!(conditions.len(), 1, "only the conditions the gate reads");
+        assert_eq!(conditions[0].message, None);
+        assert!(serde_json::to_vec(&cr).unwrap().len() < 1_000, "a few hundred bytes whatever the request held");
 
-        let mut pending =
-            CertificateRequest::new("p", CertificateRequestSpec { request: b"csr".to_vec(), ..Default::default() });
-        compact(&mut pending);
-        assert_eq!(pending.spec.request, b"csr", "a request still to be signed keeps its CSR");
+        let mut issued = cr.clone();
+        issued.status.as_mut().unwrap().certificate = b"long chain".to_vec();
+        issued.status.as_mut().unwrap().ca = b"root".to_vec();
+        assert!(decision::is_terminal(&issued));
+        compact(&mut issued);
+        assert!(decision::is_terminal(&issued), "still terminal");
+        assert_eq!(issued.status.as_ref().unwrap().certificate, b"-");
+        assert!(issued.status.as_ref().unwrap().ca.is_empty());
     }
 }

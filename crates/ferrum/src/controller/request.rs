@@ -1,7 +1,7 @@
 //! The CertificateRequest controller: carries out [`crate::decision`] for each request.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -15,32 +15,49 @@ use super::settle::{Attempt, RetryUpdate, Settlement, settle_outcome, settle_sig
 use super::status::Outcome;
 use crate::Error;
 use crate::api::{CertificateRequest, IssuerScope, WatchedIssuer};
+use crate::backoff::RetryState;
 use crate::decision::{Decision, Gate, decide, gate, issuer_readiness, waits_on};
 use crate::metrics::KindLabels;
 use crate::signer::{IssuerContext, SignRequest, Signer};
 
 /// Reconciles one request.
 pub(super) async fn reconcile<S: Signer>(
-    request: Arc<CertificateRequest>,
+    cached: Arc<CertificateRequest>,
     ctx: Arc<Context<S>>,
 ) -> Result<Action, Error> {
-    let uid = request.metadata.uid.clone().unwrap_or_default();
-    let key = match gate(&request, &ctx.config.kinds, ctx.config.approval_check) {
+    let uid = cached.metadata.uid.clone().unwrap_or_default();
+    match gate(&cached, &ctx.config.kinds, ctx.config.approval_check) {
         Gate::NotOurs | Gate::AwaitApproval => return Ok(Action::await_change()),
-        Gate::Done => {
-            if let Some(problems) = request.status.as_ref().map(|s| &s.problems).filter(|p| !p.is_empty()) {
-                warn!(request = %request.name_any(), namespace = request.namespace().unwrap_or_default(), ?problems,
-                    "the request's status cannot be read; it is left alone (it may already carry a certificate)");
-            }
-            ctx.forget_request(&uid);
-            return Ok(Action::await_change());
-        }
+        Gate::Done => return Ok(settled(&ctx, &cached, &uid)),
         _ if ctx.finished_unseen(&uid) => return Ok(Action::await_change()),
         Gate::Deny => {
-            let settled = settle_outcome(&request, Outcome::Denied, &[], SystemTime::now());
-            return apply(&ctx, &request, settled).await;
+            let settled = settle_outcome(&cached, Outcome::Denied, &[], SystemTime::now());
+            return apply(&ctx, &cached, settled).await;
         }
+        Gate::Proceed(_) => {}
+    }
+    if let Some(remaining) = ctx.retries.backoff_remaining(&uid, Instant::now()) {
+        return Ok(Action::requeue(remaining));
+    }
+    // The cache holds requests without their CSR (see `compact`): read the request now. This
+    // is also the freshest view there is, just before signing.
+    let api: Api<CertificateRequest> =
+        Api::namespaced(ctx.client.clone(), cached.metadata.namespace.as_deref().unwrap_or_default());
+    let Some(request) = api.get_opt(&cached.name_any()).await? else {
+        ctx.forget_request(&uid);
+        return Ok(Action::await_change());
+    };
+    if request.metadata.uid.as_deref() != Some(uid.as_str()) {
+        // Deleted and created again under the same name: the new one has its own event.
+        ctx.forget_request(&uid);
+        return Ok(Action::await_change());
+    }
+    let key = match gate(&request, &ctx.config.kinds, ctx.config.approval_check) {
         Gate::Proceed(key) => key,
+        Gate::Done => return Ok(settled(&ctx, &request, &uid)),
+        // Changed since the cache saw it (approval withdrawn, denied, issuer changed): the
+        // watch brings that change as an event of its own.
+        _ => return Ok(Action::await_change()),
     };
     // The issuer cache is fed by this controller's own issuer watch: until it has listed once,
     // "not found" would be a guess.
@@ -57,7 +74,7 @@ pub(super) async fn reconcile<S: Signer>(
             apply(&ctx, &request, settle_outcome(&request, Outcome::Failed(message), &[], SystemTime::now())).await
         }
         Decision::Sign(checked) => {
-            if let Some(remaining) = ctx.retries.backoff_remaining(&uid, SystemTime::now()) {
+            if let Some(remaining) = ctx.retries.backoff_remaining(&uid, Instant::now()) {
                 return Ok(Action::requeue(remaining));
             }
             let (Some(issuer), Some(spec)) = (issuer.as_ref(), spec) else {
@@ -85,6 +102,7 @@ pub(super) async fn reconcile<S: Signer>(
                     Ok(signed)
                 }
                 None => {
+                    ctx.may_write()?;
                     let started = std::time::Instant::now();
                     let result = ctx.signer.sign(&sign_request, &issuer_ctx).await;
                     ctx.metrics
@@ -102,7 +120,7 @@ pub(super) async fn reconcile<S: Signer>(
                 issuer,
                 key: &key,
                 kinds: &ctx.config.kinds,
-                retry: ctx.retries.state(&uid),
+                retry: ctx.retries.state(&uid).or_else(|| RetryState::recorded(&request, SystemTime::now())),
                 max_retry: ctx.config.max_retry_duration,
                 jitter: rand::random(),
                 now: SystemTime::now(),
@@ -117,6 +135,16 @@ pub(super) async fn reconcile<S: Signer>(
     }
 }
 
+/// A request found settled: forget it (its status is not ours to touch again).
+fn settled<S: Signer>(ctx: &Context<S>, request: &CertificateRequest, uid: &str) -> Action {
+    if let Some(problems) = request.status.as_ref().map(|s| &s.problems).filter(|p| !p.is_empty()) {
+        warn!(request = %request.name_any(), namespace = request.namespace().unwrap_or_default(), ?problems,
+            "the request's status cannot be read; it is left alone (it may already carry a certificate)");
+    }
+    ctx.forget_request(uid);
+    Action::await_change()
+}
+
 /// Applies a settlement: the request's status (if it changes), then, once written, the
 /// bookkeeping, the metrics and the event. Returns when to look again.
 async fn apply<S: Signer>(
@@ -128,8 +156,10 @@ async fn apply<S: Signer>(
     // A failure is recorded at once (the backoff holds even if the write below fails); the
     // state is forgotten only once the settling write went through, so that a conflict on it
     // does not restart the retry clock.
-    if let RetryUpdate::Failed { state, next_attempt } = settled.retry {
-        ctx.retries.record(uid, state, next_attempt);
+    match settled.retry {
+        RetryUpdate::Failed { state, wait } => ctx.retries.record(uid, state, wait),
+        RetryUpdate::Wait { wait } => ctx.retries.hold_off(uid, wait),
+        RetryUpdate::Keep | RetryUpdate::Forget => {}
     }
     let forget = settled.retry == RetryUpdate::Forget;
     let action = settled.requeue.map(Action::requeue).unwrap_or_else(Action::await_change);
@@ -143,6 +173,7 @@ async fn apply<S: Signer>(
     let api: Api<CertificateRequest> =
         Api::namespaced(ctx.client.clone(), request.metadata.namespace.as_deref().unwrap_or_default());
     let params = PatchParams::apply(&ctx.config.field_manager).force();
+    ctx.may_write()?;
     api.patch_status(&request.name_any(), &params, &Patch::Apply(patch)).await?;
     if forget {
         ctx.retries.forget(uid);

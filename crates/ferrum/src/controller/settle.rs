@@ -10,9 +10,10 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
 use super::status::{DENIED_MESSAGE, ISSUED_MESSAGE, Outcome, issuer_status_patch, request_status_patch};
-use crate::api::{CertificateRequest, IssuerKinds, WatchedIssuer};
+use crate::api::{CertificateRequest, Condition, IssuerKinds, WatchedIssuer};
 use crate::backoff::{BASE_DELAY, RetryState, delay};
 use crate::decision::IssuerKey;
+use crate::reasons;
 use crate::signer::{SignError, Signed, Warning};
 
 /// One event to publish about the request.
@@ -33,12 +34,17 @@ pub(crate) enum RetryUpdate {
     Keep,
     /// Drop it (the request is settled).
     Forget,
-    /// Record another failure; do not try again before `next_attempt`.
+    /// Do not try again before `wait` has passed (the signer asked for it); no failure.
+    Wait {
+        /// How long.
+        wait: Duration,
+    },
+    /// Record another failure; do not try again before `wait` has passed.
     Failed {
         /// The new state.
         state: RetryState,
-        /// Earliest next attempt.
-        next_attempt: SystemTime,
+        /// The backoff.
+        wait: Duration,
     },
 }
 
@@ -68,14 +74,29 @@ impl Settlement {
 }
 
 /// The settlement of a plain outcome (denied, failed before signing, issued, waiting):
-/// terminal outcomes get their event and forget the retry state.
+/// terminal outcomes get their event and forget the retry state (the retry condition goes);
+/// waiting keeps the retry condition as it is.
 pub(crate) fn settle_outcome(
     request: &CertificateRequest,
     outcome: Outcome,
     warnings: &[Warning],
     now: SystemTime,
 ) -> Settlement {
-    let request_patch = request_status_patch(request, &outcome, time(now));
+    let retry = match outcome {
+        Outcome::Pending(_) => request.condition(reasons::SIGNING_RETRY).cloned(),
+        _ => None,
+    };
+    settle_with_retry(request, outcome, warnings, retry, now)
+}
+
+fn settle_with_retry(
+    request: &CertificateRequest,
+    outcome: Outcome,
+    warnings: &[Warning],
+    retry_condition: Option<Condition>,
+    now: SystemTime,
+) -> Settlement {
+    let request_patch = request_status_patch(request, &outcome, retry_condition, time(now));
     let event = request_patch.as_ref().and_then(|_| event_for(&outcome, warnings));
     let retry = if matches!(outcome, Outcome::Pending(_)) { RetryUpdate::Keep } else { RetryUpdate::Forget };
     Settlement { outcome, issuer_patch: None, request_patch, event, requeue: None, retry }
@@ -91,7 +112,8 @@ pub(crate) struct Attempt<'a, S: Clone> {
     pub(crate) key: &'a IssuerKey,
     /// The kinds served.
     pub(crate) kinds: &'a IssuerKinds,
-    /// The request's retry state before this attempt.
+    /// The request's retry state before this attempt (this process's, else the one recorded
+    /// in the request).
     pub(crate) retry: Option<RetryState>,
     /// `--max-retry-duration`.
     pub(crate) max_retry: Duration,
@@ -127,14 +149,20 @@ pub(crate) fn settle_signing<S: Clone>(attempt: &Attempt<'_, S>, result: Result<
             let wait = delay(state.attempts, attempt.jitter).min((attempt.max_retry - elapsed).max(BASE_DELAY));
             let state = RetryState { attempts: state.attempts.saturating_add(1), ..state };
             let outcome = Outcome::Pending(format!("Signing failed, will retry: {message}"));
+            let condition = state.condition(attempt.max_retry);
             Settlement {
                 requeue: Some(wait),
-                retry: RetryUpdate::Failed { state, next_attempt: now + wait },
-                ..settle_outcome(request, outcome, &[], now)
+                retry: RetryUpdate::Failed { state, wait },
+                ..settle_with_retry(request, outcome, &[], Some(condition), now)
             }
         }
         Err(SignError::Pending { message, retry_after }) => {
-            Settlement { requeue: Some(retry_after), ..settle_outcome(request, Outcome::Pending(message), &[], now) }
+            // Held off in the tracker too: the echo of the Pending write must not ask at once.
+            Settlement {
+                requeue: Some(retry_after),
+                retry: RetryUpdate::Wait { wait: retry_after },
+                ..settle_outcome(request, Outcome::Pending(message), &[], now)
+            }
         }
         Err(SignError::IssuerBroken(error)) => {
             let broken = Err((error.reason.as_str(), error.message.as_str()));
@@ -210,6 +238,7 @@ mod tests {
         let mut issuer = WatchedIssuer::new("ca", &kinds().api_resource(IssuerScope::Namespaced), Parsed::Valid(()));
         issuer.metadata.namespace = Some("ns".into());
         issuer.metadata.generation = Some(3);
+        issuer.metadata.resource_version = Some("5".into());
         let ready = Condition { type_: "Ready".into(), status: "True".into(), ..Default::default() };
         issuer.status = Some(IssuerStatus { conditions: vec![ready] });
         issuer
@@ -227,6 +256,13 @@ mod tests {
             "metadata": {"name": "cr", "namespace": "ns", "resourceVersion": "7"},
             "status": status,
         })
+    }
+
+    /// `patch` with the retry condition of `state` after the Ready condition.
+    fn with_retry(mut patch: Value, state: RetryState) -> Value {
+        let condition = serde_json::to_value(state.condition(Duration::from_secs(600))).unwrap();
+        patch["status"]["conditions"].as_array_mut().unwrap().push(condition);
+        patch
     }
 
     fn event(warning: bool, reason: &str, note: &str) -> Option<EventNote> {
@@ -307,17 +343,15 @@ mod tests {
                 want: Settlement {
                     outcome: Outcome::Pending("Signing failed, will retry: HSM busy".into()),
                     issuer_patch: None,
-                    request_patch: Some(request_patch(
-                        "False",
-                        "Pending",
-                        "Signing failed, will retry: HSM busy",
-                        json!({}),
+                    request_patch: Some(with_retry(
+                        request_patch("False", "Pending", "Signing failed, will retry: HSM busy", json!({})),
+                        RetryState { first_failure: now(), attempts: 1 },
                     )),
                     event: None,
                     requeue: Some(Duration::from_secs(1)),
                     retry: RetryUpdate::Failed {
                         state: RetryState { first_failure: now(), attempts: 1 },
-                        next_attempt: now() + Duration::from_secs(1),
+                        wait: Duration::from_secs(1),
                     },
                 },
             },
@@ -328,18 +362,13 @@ mod tests {
                 want: Settlement {
                     outcome: Outcome::Pending("Signing failed, will retry: HSM busy".into()),
                     issuer_patch: None,
-                    request_patch: Some(request_patch(
-                        "False",
-                        "Pending",
-                        "Signing failed, will retry: HSM busy",
-                        json!({}),
+                    request_patch: Some(with_retry(
+                        request_patch("False", "Pending", "Signing failed, will retry: HSM busy", json!({})),
+                        failing_since(7, 4),
                     )),
                     event: None,
                     requeue: Some(Duration::from_secs(8)),
-                    retry: RetryUpdate::Failed {
-                        state: failing_since(7, 4),
-                        next_attempt: now() + Duration::from_secs(8),
-                    },
+                    retry: RetryUpdate::Failed { state: failing_since(7, 4), wait: Duration::from_secs(8) },
                 },
             },
             Case {
@@ -349,18 +378,13 @@ mod tests {
                 want: Settlement {
                     outcome: Outcome::Pending("Signing failed, will retry: HSM busy".into()),
                     issuer_patch: None,
-                    request_patch: Some(request_patch(
-                        "False",
-                        "Pending",
-                        "Signing failed, will retry: HSM busy",
-                        json!({}),
+                    request_patch: Some(with_retry(
+                        request_patch("False", "Pending", "Signing failed, will retry: HSM busy", json!({})),
+                        failing_since(597, 10),
                     )),
                     event: None,
                     requeue: Some(Duration::from_secs(3)),
-                    retry: RetryUpdate::Failed {
-                        state: failing_since(597, 10),
-                        next_attempt: now() + Duration::from_secs(3),
-                    },
+                    retry: RetryUpdate::Failed { state: failing_since(597, 10), wait: Duration::from_secs(3) },
                 },
             },
             Case {
@@ -394,7 +418,7 @@ mod tests {
                     request_patch: Some(request_patch("False", "Pending", "order 42 queued", json!({}))),
                     event: None,
                     requeue: Some(Duration::from_secs(30)),
-                    retry: RetryUpdate::Keep,
+                    retry: RetryUpdate::Wait { wait: Duration::from_secs(30) },
                 },
             },
             Case {
@@ -407,7 +431,7 @@ mod tests {
                     ),
                     issuer_patch: Some(json!({
                         "apiVersion": "ferrum.dev/v1alpha1", "kind": "FerrumIssuer",
-                        "metadata": {"name": "ca", "namespace": "ns"},
+                        "metadata": {"name": "ca", "namespace": "ns", "resourceVersion": "5"},
                         "status": {"conditions": [{
                             "type": "Ready", "status": "False", "reason": "KeyGone", "message": "the key is gone",
                             "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 3,
@@ -450,7 +474,8 @@ mod tests {
             message: Some("Signing failed, will retry: HSM busy".into()),
             ..Default::default()
         };
-        let request = request(vec![approved(), pending]);
+        let retrying = RetryState { first_failure: now(), attempts: 1 }.condition(Duration::from_secs(600));
+        let request = request(vec![approved(), pending, retrying]);
         let (kinds, key, issuer) = (kinds(), key(), issuer());
         let attempt = Attempt {
             request: &request,
@@ -477,6 +502,17 @@ mod tests {
         );
         assert_eq!(denied.event, event(true, "Denied", DENIED_MESSAGE));
         assert!(denied.terminal() && denied.retry == RetryUpdate::Forget);
+        // A request that was failing: waiting keeps its retry condition, settling removes it
+        // (server-side apply drops what the manager owned and no longer sends).
+        let retrying = RetryState { first_failure: now(), attempts: 3 }.condition(Duration::from_secs(600));
+        let failing = self::request(vec![retrying.clone()]);
+        let waiting = settle_outcome(&failing, Outcome::Pending("issuer not ready".into()), &[], now());
+        let sent = &waiting.request_patch.unwrap()["status"]["conditions"];
+        assert_eq!(sent[1], serde_json::to_value(&retrying).unwrap(), "kept as it was");
+        let issued =
+            settle_outcome(&failing, Outcome::Issued { chain_pem: "L".into(), ca_pem: "R".into() }, &[], now());
+        let sent = issued.request_patch.unwrap()["status"]["conditions"].as_array().unwrap().clone();
+        assert_eq!(sent.len(), 1, "only Ready: the retry condition goes");
         let waiting =
             settle_outcome(&request, Outcome::Pending("Referenced FerrumIssuer ns/ca not found".into()), &[], now());
         assert_eq!(waiting.event, None);

@@ -45,10 +45,17 @@ pub(crate) const DENIED_MESSAGE: &str = "The CertificateRequest was denied by an
 
 /// The apply body for a request, or `None` if its status already says this.
 ///
-/// Carries only Ferrum's fields (its Ready condition, `certificate`, `ca`, `failureTime`) and
-/// the `resourceVersion` it was computed from, so that a write based on a stale read fails
-/// with a conflict instead of overwriting a newer state.
-pub(crate) fn request_status_patch(request: &CertificateRequest, outcome: &Outcome, now: Time) -> Option<Value> {
+/// Carries only Ferrum's fields (its Ready condition, the retry condition `retry` if given,
+/// `certificate`, `ca`, `failureTime`) and the `resourceVersion` it was computed from, so that
+/// a write based on a stale read fails with a conflict instead of overwriting a newer state.
+/// Server-side apply removes what Ferrum wrote before and leaves out now (a retry condition
+/// once the request settles).
+pub(crate) fn request_status_patch(
+    request: &CertificateRequest,
+    outcome: &Outcome,
+    retry: Option<Condition>,
+    now: Time,
+) -> Option<Value> {
     let previous = request.condition(reasons::READY);
     let (status, message) = match outcome {
         Outcome::Denied => (ConditionStatus::False, DENIED_MESSAGE),
@@ -57,10 +64,12 @@ pub(crate) fn request_status_patch(request: &CertificateRequest, outcome: &Outco
     };
     let reason = outcome.reason();
     let condition = Condition::transition(reasons::READY, status, reason, message, None, previous, now.clone());
-    if previous.is_some_and(|p| p.same_meaning(&condition)) {
+    let previous_retry = request.condition(reasons::SIGNING_RETRY);
+    if previous.is_some_and(|p| p.same_meaning(&condition)) && previous_retry == retry.as_ref() {
         return None;
     }
-    let mut status = json!({ "conditions": [condition] });
+    let conditions: Vec<Condition> = std::iter::once(condition).chain(retry).collect();
+    let mut status = json!({ "conditions": conditions });
     match outcome {
         Outcome::Denied | Outcome::Failed(_) => {
             let failure_time = request.status.as_ref().and_then(|s| s.failure_time.clone()).unwrap_or(now);
@@ -85,6 +94,10 @@ pub(crate) fn request_status_patch(request: &CertificateRequest, outcome: &Outco
 }
 
 /// The apply body for an issuer's Ready condition, or `None` if it already says this.
+///
+/// Fenced like the request's: it carries the `resourceVersion` the check was based on, so a
+/// check of a stale copy (the spec or the Secret changed meanwhile) conflicts instead of
+/// overwriting the newer result.
 pub(crate) fn issuer_status_patch<S: Clone>(
     kinds: &IssuerKinds,
     scope: IssuerScope,
@@ -102,7 +115,7 @@ pub(crate) fn issuer_status_patch<S: Clone>(
     if previous.is_some_and(|p| p.same_meaning(&condition)) {
         return None;
     }
-    let mut metadata = json!({ "name": issuer.metadata.name });
+    let mut metadata = json!({ "name": issuer.metadata.name, "resourceVersion": issuer.metadata.resource_version });
     if scope == IssuerScope::Namespaced {
         metadata["namespace"] = json!(issuer.metadata.namespace);
     }
@@ -139,9 +152,13 @@ mod tests {
     #[test]
     fn issued_patch_has_only_our_fields() {
         let cr = request(vec![approved()]);
-        let patch =
-            request_status_patch(&cr, &Outcome::Issued { chain_pem: "chain".into(), ca_pem: "root".into() }, at(100))
-                .unwrap();
+        let patch = request_status_patch(
+            &cr,
+            &Outcome::Issued { chain_pem: "chain".into(), ca_pem: "root".into() },
+            None,
+            at(100),
+        )
+        .unwrap();
         assert_eq!(
             patch,
             json!({
@@ -163,25 +180,25 @@ mod tests {
     #[test]
     fn failure_time_only_with_failed_or_denied() {
         let cr = request(vec![approved()]);
-        let failed = request_status_patch(&cr, &Outcome::Failed("bad".into()), at(5)).unwrap();
+        let failed = request_status_patch(&cr, &Outcome::Failed("bad".into()), None, at(5)).unwrap();
         assert_eq!(failed["status"]["failureTime"], json!("1970-01-01T00:00:05Z"));
         assert_eq!(failed["status"]["conditions"][0]["reason"], json!("Failed"));
-        let denied = request_status_patch(&cr, &Outcome::Denied, at(5)).unwrap();
+        let denied = request_status_patch(&cr, &Outcome::Denied, None, at(5)).unwrap();
         assert_eq!(denied["status"]["conditions"][0]["reason"], json!("Denied"));
         assert!(denied["status"]["failureTime"].is_string());
-        let pending = request_status_patch(&cr, &Outcome::Pending("wait".into()), at(5)).unwrap();
+        let pending = request_status_patch(&cr, &Outcome::Pending("wait".into()), None, at(5)).unwrap();
         assert!(pending["status"].get("failureTime").is_none());
     }
 
     #[test]
     fn same_pending_writes_nothing_and_time_is_kept() {
-        let first = request_status_patch(&request(vec![]), &Outcome::Pending("wait".into()), at(5)).unwrap();
+        let first = request_status_patch(&request(vec![]), &Outcome::Pending("wait".into()), None, at(5)).unwrap();
         let written: Condition = serde_json::from_value(first["status"]["conditions"][0].clone()).unwrap();
         let cr = request(vec![written.clone()]);
-        assert_eq!(request_status_patch(&cr, &Outcome::Pending("wait".into()), at(9)), None);
-        let changed = request_status_patch(&cr, &Outcome::Pending("other".into()), at(9)).unwrap();
+        assert_eq!(request_status_patch(&cr, &Outcome::Pending("wait".into()), None, at(9)), None);
+        let changed = request_status_patch(&cr, &Outcome::Pending("other".into()), None, at(9)).unwrap();
         assert_eq!(changed["status"]["conditions"][0]["lastTransitionTime"], json!("1970-01-01T00:00:05Z"));
-        let failed = request_status_patch(&cr, &Outcome::Failed("x".into()), at(9)).unwrap();
+        let failed = request_status_patch(&cr, &Outcome::Failed("x".into()), None, at(9)).unwrap();
         assert_eq!(failed["status"]["conditions"][0]["lastTransitionTime"], json!("1970-01-01T00:00:05Z"));
     }
 }

@@ -26,7 +26,7 @@ use prometheus_client::registry::Registry;
 use tracing::{error, info, warn};
 
 use crate::controller::{Config, Observability, run_with};
-use crate::leader::{LeaderElector, LeaseSettings};
+use crate::leader::{LeaderElector, LeaseSettings, lease_client};
 use crate::metrics::Metrics;
 use crate::signer::Signer;
 
@@ -191,21 +191,29 @@ pub async fn run<S: Signer>(
     }
     config.validate()?;
     init_logging(runtime.log_format, &runtime.log_level)?;
-    let client = client(runtime.kubeconfig.as_deref()).await?;
+    let client_config = client_config(runtime.kubeconfig.as_deref()).await?;
+    let client = Client::try_from(client_config.clone()).map_err(|e| RuntimeError::Client(e.to_string()))?;
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
     registry.register_collector(Box::new(process_metrics::ProcessCollector::new()));
     let readiness = serve::Readiness::default();
     serve::serve(runtime.health_address, runtime.metrics_address, readiness.clone(), registry).await?;
-    let observability = Observability { metrics, ready: readiness.synced.clone(), watches: readiness.watches.clone() };
+    let mut observability = Observability {
+        metrics,
+        ready: readiness.synced.clone(),
+        watches: readiness.watches.clone(),
+        leadership: None,
+    };
     let shutdown = shutdown_signal().shared();
     let signer = signer(client.clone());
 
     let Some(election) = runtime.leader_election else {
         return Ok(run_with(client, config, signer, shutdown, observability).await?);
     };
+    let lease_client =
+        lease_client(client_config, election.renew_deadline).map_err(|e| RuntimeError::Client(e.to_string()))?;
     let elector = LeaderElector::new(
-        client.clone(),
+        lease_client,
         LeaseSettings {
             namespace: election.namespace,
             name: election.lease_name,
@@ -224,6 +232,7 @@ pub async fn run<S: Signer>(
         }
     }
     readiness.following.store(false, Ordering::SeqCst);
+    observability.leadership = Some(elector.fence());
     tokio::select! {
         result = run_with(client, config, signer, shutdown, observability) => {
             // Bounded: an apiserver that does not answer must not hold the process.
@@ -255,16 +264,21 @@ pub fn init_logging(format: LogFormat, level: &str) -> Result<(), RuntimeError> 
 
 /// A client from `kubeconfig`, or in-cluster (or `KUBECONFIG`) configuration when `None`.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, RuntimeError> {
+    let config = client_config(kubeconfig).await?;
+    Client::try_from(config).map_err(|e| RuntimeError::Client(e.to_string()))
+}
+
+/// The client configuration from `kubeconfig`, or in-cluster (or `KUBECONFIG`) when `None`.
+async fn client_config(kubeconfig: Option<&std::path::Path>) -> Result<kube::Config, RuntimeError> {
     let failed = |e: &dyn std::fmt::Display| RuntimeError::Client(e.to_string());
-    let config = match kubeconfig {
+    match kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)
                 .map_err(|e| RuntimeError::Client(format!("reading {}: {e}", path.display())))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| failed(&e))?
+            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| failed(&e))
         }
-        None => kube::Config::infer().await.map_err(|e| failed(&e))?,
-    };
-    Client::try_from(config).map_err(|e| failed(&e))
+        None => kube::Config::infer().await.map_err(|e| failed(&e)),
+    }
 }
 
 /// The pod's namespace: `POD_NAMESPACE`, else the service account mount, else `default`.
