@@ -30,11 +30,12 @@ pub(crate) struct Apiserver {
     pub(crate) process: ProcessHandle,
 }
 
-/// Starts etcd with its data in `data_dir` and waits for `/health`.
+/// Starts etcd with its data in `data_dir` (and `extra_args` last) and waits for `/health`.
 pub(crate) async fn start_etcd(
     supervisor: &Supervisor,
     binaries: &Binaries,
     data_dir: &Path,
+    extra_args: &[String],
     timeout: Duration,
 ) -> Result<Etcd> {
     let program = binaries.path(Tool::Etcd)?;
@@ -52,7 +53,8 @@ pub(crate) async fn start_etcd(
             .arg(format!("--initial-advertise-peer-urls={peer_url}"))
             .arg(format!("--initial-cluster=ferrum-testenv={peer_url}"))
             .arg("--unsafe-no-fsync")
-            .arg("--log-level=warn");
+            .arg("--log-level=warn")
+            .args(extra_args);
         let process = supervisor.spawn("etcd", cmd)?;
         poll("etcd /health", timeout, Duration::from_millis(50), || async {
             if let Some(status) = process.exit_status() {

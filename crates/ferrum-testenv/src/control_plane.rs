@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 use crate::kubeconfig::{self, Credentials};
 use crate::pki::Pki;
 use crate::process::{LogTail, ProcessHandle, ProcessInfo, SpawnMode, Supervisor, TAIL_ON_PANIC, format_tails};
+
+mod faults;
 use crate::{certmanager, crds};
 
 /// How to start a [`ControlPlane`]. Start from [`ControlPlaneOptions::default`].
@@ -35,6 +37,8 @@ pub struct ControlPlaneOptions {
     pub service_cluster_ip_range: String,
     /// Extra kube-apiserver flags, appended last (so they win).
     pub extra_apiserver_args: Vec<String>,
+    /// Extra etcd flags, appended last (e.g. `--quota-backend-bytes` for a large store).
+    pub extra_etcd_args: Vec<String>,
     /// How long each step (etcd, kube-apiserver, CRDs) may take.
     pub step_timeout: Duration,
 }
@@ -50,6 +54,7 @@ impl Default for ControlPlaneOptions {
             mode: SpawnMode::Attached,
             service_cluster_ip_range: "10.0.0.0/24".into(),
             extra_apiserver_args: Vec::new(),
+            extra_etcd_args: Vec::new(),
             step_timeout: Duration::from_secs(60),
         }
     }
@@ -206,7 +211,9 @@ async fn boot(
     timings.pki = step.elapsed();
 
     let step = Instant::now();
-    let etcd = apiserver::start_etcd(supervisor, binaries, &root.join("etcd"), options.step_timeout).await?;
+    let etcd =
+        apiserver::start_etcd(supervisor, binaries, &root.join("etcd"), &options.extra_etcd_args, options.step_timeout)
+            .await?;
     timings.etcd = step.elapsed();
 
     let step = Instant::now();

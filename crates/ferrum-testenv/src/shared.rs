@@ -83,6 +83,12 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// A per-test environment on a control plane the test owns (one it starts itself, to
+    /// restart its apiserver, say), as [`shared`] gives one on the shared control plane.
+    pub fn on(control_plane: &ControlPlane) -> Result<Self> {
+        Self::new(control_plane.cluster().clone(), Some(control_plane.binaries().clone()))
+    }
+
     fn new(cluster: Cluster, binaries: Option<Binaries>) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("ferrum-test-")

@@ -276,7 +276,10 @@ pub(crate) fn lease_client(mut config: kube::Config, renew_deadline: Duration) -
 }
 
 /// Whether `me` may write the lease: it is ours, free, or unchanged for longer than its
-/// duration as measured from when we first saw it in this form.
+/// duration as measured from when we first saw it in this form. The record's duration counts
+/// up to our own: every replica runs with the same timings, so a longer one was not written by
+/// a replica (a Lease edited by hand to a holder that does not exist for a day must not stop
+/// issuance for a day).
 fn may_take(current: &LeaseSpec, me: &str, seen_at: Instant, default_duration: Duration, now: Instant) -> bool {
     match current.holder_identity.as_deref() {
         None | Some("") => true,
@@ -286,7 +289,7 @@ fn may_take(current: &LeaseSpec, me: &str, seen_at: Instant, default_duration: D
                 .lease_duration_seconds
                 .and_then(|s| u64::try_from(s).ok())
                 .map(Duration::from_secs)
-                .unwrap_or(default_duration);
+                .map_or(default_duration, |d| d.min(default_duration));
             now.duration_since(seen_at) > duration
         }
     }
@@ -395,6 +398,8 @@ mod tests {
         let lease = held_by(Some("b"), 15);
         assert!(!may_take(&lease, "a", seen, d, seen + Duration::from_secs(14)));
         assert!(may_take(&lease, "a", seen, d, seen + Duration::from_secs(16)));
+        // A record claiming a day counts as our 15 s.
+        assert!(may_take(&held_by(Some("ghost"), 86_400), "a", seen, d, seen + Duration::from_secs(16)));
         // A released lease (duration 1 s) expires quickly.
         assert!(may_take(&held_by(Some("b"), 1), "a", seen, d, seen + Duration::from_millis(1100)));
     }

@@ -3,10 +3,13 @@
 //! namespace, its own Ferrum process (a ServiceAccount bound to Ferrum's ClusterRole only) and,
 //! where it needs them, its own cert-manager controllers.
 
+mod certificates;
+mod faults;
 mod flow;
 mod hostile;
 mod issuers;
 mod library;
+mod namespaces;
 mod operations;
 mod requests;
 mod shutdown;

@@ -32,6 +32,12 @@ impl Harness {
     /// A fresh namespace on the shared control plane.
     pub async fn new(prefix: &str) -> Self {
         let env = ferrum_testenv::shared().await.unwrap_or_else(|e| panic!("control plane: {e}"));
+        Self::on(env, prefix).await
+    }
+
+    /// A fresh namespace on the control plane of `env` (one the test owns, see
+    /// `TestEnv::on`).
+    pub async fn on(env: TestEnv, prefix: &str) -> Self {
         let client = env.client().expect("admin client");
         let ns = env.fresh_namespace(prefix).await.expect("namespace");
         env.cluster().ensure_namespace(CLUSTER_RESOURCE_NAMESPACE).await.expect("cluster resource namespace");
@@ -305,4 +311,125 @@ pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
 /// The value of a series in a `/metrics` text.
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+/// A harness with Ferrum running (with `ferrum_flags`) and a Ready FerrumIssuer `ca` on a fresh
+/// CA Secret `ca`.
+pub async fn ready_world(prefix: &str, ferrum_flags: &[&str]) -> (Harness, TestCa) {
+    let mut h = Harness::new(prefix).await;
+    h.start_ferrum(ferrum_flags).await;
+    let ca = make_ca("Requests CA", CaOptions::default());
+    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
+    h.create_issuer(IssuerScope::Namespaced, "ca", "ca").await;
+    h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
+    (h, ca)
+}
+
+impl Harness {
+    /// Starts `ferrum-issuer` as the chart's ServiceAccount (its RBAC changed by `edit`) with
+    /// `--kubeconfig`, free probe and metrics ports, debug logs, `args` and nothing else (no
+    /// `--namespace`, `--cluster-resource-namespace` or Lease namespace: for the flags' defaults),
+    /// `POD_NAME` = `name` and `env`.
+    pub async fn start_ferrum_bare(
+        &mut self,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        edit: impl FnOnce(&mut Vec<serde_json::Value>),
+    ) -> &ProcessHandle {
+        let fullname = self.fullname();
+        install_rbac(&self.client, &self.ns, &fullname, edit).await;
+        let access = self.env.service_account_kubeconfig(&self.ns, &fullname).await.expect("service account");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrum-issuer"));
+        cmd.arg("--kubeconfig")
+            .arg(&access.kubeconfig)
+            .args(["--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0"])
+            .args(["--log-level", "info,ferrum=debug"])
+            .args(args)
+            .env_remove("POD_NAMESPACE")
+            .env("POD_NAME", name)
+            .envs(env.iter().copied());
+        let handle = self.env.spawn_process(name, cmd).expect("start ferrum-issuer");
+        self.processes.push(handle);
+        self.processes.last().expect("just pushed")
+    }
+
+    /// The events (events.k8s.io/v1) in this namespace about the object named `name`.
+    pub async fn events_about(&self, name: &str) -> Vec<Event> {
+        let list = self.api::<Event>().list(&Default::default()).await.expect("list events");
+        list.items.into_iter().filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)).collect()
+    }
+
+    /// Waits for the first event about `name`, then one more second for any other (events are
+    /// published after the status write), and returns them all.
+    pub async fn settled_events_about(&self, name: &str) -> Vec<Event> {
+        eventually(&format!("an event about {name}"), Duration::from_secs(20), || async {
+            (!self.events_about(name).await.is_empty()).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        self.events_about(name).await
+    }
+
+    /// Records every version of one request from `resource_version` on (a watch).
+    pub fn record_versions(&self, name: &str, resource_version: &str) -> Versions {
+        use futures::StreamExt as _;
+        use kube::api::{WatchEvent, WatchParams};
+        let seen = Versions::default();
+        let api = self.api::<CertificateRequest>();
+        let (sink, name, rv) = (seen.clone(), name.to_owned(), resource_version.to_owned());
+        tokio::spawn(async move {
+            let params = WatchParams::default().fields(&format!("metadata.name={name}")).timeout(290);
+            let mut stream = api.watch(&params, &rv).await.expect("watch").boxed();
+            while let Some(Ok(event)) = stream.next().await {
+                if let WatchEvent::Modified(cr) = event {
+                    sink.lock().unwrap().push(cr);
+                }
+            }
+        });
+        seen
+    }
+}
+
+/// Versions of a request seen by [`Harness::record_versions`].
+pub type Versions = std::sync::Arc<std::sync::Mutex<Vec<CertificateRequest>>>;
+
+/// An event (events.k8s.io/v1, which Ferrum publishes).
+pub type Event = k8s_openapi::api::events::v1::Event;
+
+/// Asserts that `events` is exactly one event of `type_` (`Normal`/`Warning`) and `reason`,
+/// whose note is `note`, about a CertificateRequest.
+pub fn assert_one_event(events: &[Event], type_: &str, reason: &str, note: &str) {
+    assert_eq!(events.len(), 1, "exactly one event: {events:#?}");
+    let event = &events[0];
+    assert_eq!(
+        (event.type_.as_deref(), event.reason.as_deref(), event.note.as_deref()),
+        (Some(type_), Some(reason), Some(note)),
+        "{event:#?}"
+    );
+    assert_eq!(event.regarding.as_ref().and_then(|r| r.kind.as_deref()), Some("CertificateRequest"), "{event:#?}");
+}
+
+/// The DER of every certificate in a PEM text, in order.
+pub fn pem_certs(pem: &[u8]) -> Vec<Vec<u8>> {
+    x509_parser::pem::Pem::iter_from_buffer(pem).map(|p| p.expect("PEM").contents).collect()
+}
+
+/// An intermediate CA signed by `parent`, valid for `options.days` from now.
+pub fn make_intermediate(parent: &TestCa, common_name: &str, options: CaOptions) -> TestCa {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let parent_key = KeyPair::from_pem(&parent.key_pem).expect("parent key");
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&parent.cert_pem, parent_key).expect("parent CA");
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::OrganizationName, "Ferrum E2E");
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(options.days);
+    let cert = params.signed_by(&key, &issuer).expect("sign the intermediate");
+    TestCa { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
 }

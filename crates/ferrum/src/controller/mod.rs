@@ -251,7 +251,10 @@ pub(crate) async fn run_with<S: Signer>(
     let request_writer = Writer::<CertificateRequest>::default();
     let request_store = request_writer.as_reader();
     let forgetting = ctx.clone();
-    let request_events = tracked(watcher(requests_api, wc.clone()), Watch::Requests, health)
+    // Small list pages: a page is held whole (as JSON, then as values) before compaction, and
+    // other tenants' requests may carry CSRs of tens of KB each.
+    let request_watch = wc.clone().page_size(REQUEST_LIST_PAGE);
+    let request_events = tracked(watcher(requests_api, request_watch), Watch::Requests, health)
         // A deleted request leaves no state behind (retry clock, unwritten certificate).
         .inspect(move |event| {
             if let Ok(watcher::Event::Delete(request)) = event {
@@ -303,6 +306,9 @@ pub(crate) async fn run_with<S: Signer>(
     }
     Ok(())
 }
+
+/// Requests per page of the initial list (and of every re-list).
+const REQUEST_LIST_PAGE: u32 = 100;
 
 /// How long the start-up check that the kinds are served may take.
 const INSTALL_CHECK_TIMEOUT: Duration = Duration::from_secs(10);

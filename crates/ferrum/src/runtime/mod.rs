@@ -191,7 +191,11 @@ pub async fn run<S: Signer>(
     }
     config.validate()?;
     init_logging(runtime.log_format, &runtime.log_level)?;
-    let client_config = client_config(runtime.kubeconfig.as_deref()).await?;
+    let mut client_config = client_config(runtime.kubeconfig.as_deref()).await?;
+    // Which replica made a call, in the apiserver's audit log and its request logs.
+    let instance =
+        runtime.leader_election.as_ref().map(|e| e.identity.clone()).or_else(|| std::env::var("POD_NAME").ok());
+    client_config.headers.push((http::header::USER_AGENT, user_agent(&config.field_manager, instance.as_deref())));
     let client = Client::try_from(client_config.clone()).map_err(|e| RuntimeError::Client(e.to_string()))?;
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
@@ -281,6 +285,17 @@ async fn client_config(kubeconfig: Option<&std::path::Path>) -> Result<kube::Con
     }
 }
 
+/// `<component>/<version of this library> (<instance>)`, as a header value (characters a header
+/// cannot hold are dropped).
+fn user_agent(component: &str, instance: Option<&str>) -> http::HeaderValue {
+    let mut text = format!("{component}/{}", env!("CARGO_PKG_VERSION"));
+    if let Some(instance) = instance {
+        text.push_str(&format!(" ({instance})"));
+    }
+    text.retain(|c| c.is_ascii_graphic() || c == ' ');
+    http::HeaderValue::from_str(&text).unwrap_or_else(|_| http::HeaderValue::from_static("ferrum"))
+}
+
 /// The pod's namespace: `POD_NAMESPACE`, else the service account mount, else `default`.
 pub fn own_namespace() -> String {
     std::env::var("POD_NAMESPACE")
@@ -308,6 +323,14 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_agent_names_the_replica() {
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(user_agent("ferrum.dev", Some("ferrum-0")), format!("ferrum.dev/{version} (ferrum-0)").as_str());
+        assert_eq!(user_agent("ferrum.dev", None), format!("ferrum.dev/{version}").as_str());
+        assert_eq!(user_agent("x", Some("a\nb")), format!("x/{version} (ab)").as_str(), "no control characters");
+    }
 
     #[test]
     fn leader_election_timings_are_checked_as_client_go_does() {
