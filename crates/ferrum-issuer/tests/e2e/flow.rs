@@ -40,10 +40,6 @@ async fn secret_data(h: &Harness, name: &str, key: &str) -> Vec<u8> {
     secret.data.and_then(|d| d.get(key).map(|b| b.0.clone())).unwrap_or_default()
 }
 
-fn pem_certs(pem: &[u8]) -> Vec<Vec<u8>> {
-    Pem::iter_from_buffer(pem).map(|p| p.expect("PEM").contents).collect()
-}
-
 async fn full_flow(scope: IssuerScope) {
     let mut h = Harness::new("flow").await;
     h.start_cert_manager(true).await;

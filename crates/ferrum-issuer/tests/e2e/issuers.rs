@@ -129,32 +129,35 @@ async fn ca_expiring_within_30_days_gets_a_warning_event() {
     .await;
     assert!(note.contains("expires in 9 days") || note.contains("expires in 10 days"), "{note}");
 
-    // A 90-day request is clamped to the CA's expiry: the certificate ends with the CA, and the
-    // request's one event is `Issued` (contract row 9), a Warning that says so.
-    h.create_request("clamped", &csr_pem("clamped.example"), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
+    // A request for 90 days (the CA has 10 left) is clamped to the CA's expiry: the certificate
+    // ends with the CA, and the request's one event is `Issued` (contract row 9), a Warning that
+    // says so.
+    let spec = ferrum::CertificateRequestSpec {
+        request: csr_pem("clamped.example"),
+        issuer_ref: ferrum_ref(IssuerScope::Namespaced, "ca"),
+        duration: Some("2160h".into()),
+        ..Default::default()
+    };
+    h.create_request_spec("clamped", spec).await;
     h.decide("clamped", true).await;
     let issued = h.request_reason("clamped", "Issued", Duration::from_secs(20)).await;
-    let chain = String::from_utf8(issued.status.unwrap().certificate).unwrap();
-    let (_, leaf) = x509_parser::pem::parse_x509_pem(chain.as_bytes()).unwrap();
-    let (_, ca_pem) = x509_parser::pem::parse_x509_pem(ca.cert_pem.as_bytes()).unwrap();
-    let leaf_not_after = leaf.parse_x509().unwrap().validity().not_after.timestamp();
-    let ca_not_after = ca_pem.parse_x509().unwrap().validity().not_after.timestamp();
-    assert_eq!(leaf_not_after, ca_not_after, "clamped to the CA's notAfter, not 90 days");
-    let event = eventually("the clamped request's event", Duration::from_secs(20), || async {
-        let list = events.list(&ListParams::default()).await.ok()?;
-        let mine: Vec<Event> = list
-            .items
-            .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("clamped"))
-            .collect();
-        (!mine.is_empty()).then_some(mine)
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(event.len(), 1, "one event per issuance");
-    assert_eq!((event[0].reason.as_deref(), event[0].type_.as_deref()), (Some("Issued"), Some("Warning")));
-    let note = event[0].note.clone().unwrap_or_default();
-    assert!(note.contains("DurationClamped: the requested duration runs past the CA's expiry"), "{note}");
+    assert_eq!(ready_message(&issued), "Certificate fetched from issuer successfully");
+    let chain = pem_certs(&issued.status.unwrap().certificate);
+    let (_, leaf) = x509_parser::parse_x509_certificate(&chain[0]).unwrap();
+    let ca_der = pem_certs(ca.cert_pem.as_bytes()).remove(0);
+    let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+    assert_eq!(
+        leaf.validity().not_after.timestamp(),
+        ca_cert.validity().not_after.timestamp(),
+        "clamped to the CA's notAfter, not 90 days"
+    );
+    let events = h.settled_events_about("clamped").await;
+    assert_eq!(events.len(), 1, "one event per issuance: {events:#?}");
+    assert_eq!((events[0].type_.as_deref(), events[0].reason.as_deref()), (Some("Warning"), Some("Issued")));
+    let note = events[0].note.clone().unwrap_or_default();
+    let expected = "Certificate fetched from issuer successfully; DurationClamped: the requested duration runs past \
+                    the CA's expiry; the certificate expires with the CA, in";
+    assert!(note.starts_with(expected) && (note.ends_with(" 9 days") || note.ends_with(" 10 days")), "{note}");
 }
 
 /// Re-checks every second for five seconds: the CA's expiry warning is published once, not on

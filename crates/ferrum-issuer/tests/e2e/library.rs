@@ -1,6 +1,7 @@
 //! The library on its own: a signer that fails and recovers, one that keeps failing, and the
 //! example issuer from `crates/ferrum/examples`.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -53,24 +54,16 @@ fn flaky_kinds() -> IssuerKinds {
     IssuerKinds::new("flaky.e2e.ferrum.dev", "v1", "Flaky")
 }
 
-/// Runs the library's controllers in this process with a [`FlakySigner`].
-async fn flaky_world(
-    prefix: &str,
-    forever: bool,
-    failures: u32,
-    max_retry: Duration,
-) -> (Harness, Arc<Mutex<Vec<Instant>>>) {
-    let h = Harness::new(prefix).await;
+/// A CA for a signer of this file: its bundle and key.
+fn signing_ca(name: &str) -> (CaBundle, SoftwareKey) {
+    let ca = make_ca(name, CaOptions::default());
+    (CaBundle::parse(ca.cert_pem.as_bytes(), None).unwrap(), SoftwareKey::from_pem(ca.key_pem.as_bytes()).unwrap())
+}
+
+/// Runs the library's controllers in this process with `signer` for the flaky kinds, serving
+/// the harness's namespace only, and waits until a FlakyIssuer `flaky` there is Ready.
+async fn serve_flaky<S: Signer<Spec = FlakySpec>>(h: &Harness, signer: S, max_retry: Duration) {
     install_crds(&h.client, flaky_kinds().crds::<FlakySpec>()).await;
-    let ca = make_ca("Flaky CA", CaOptions::default());
-    let attempts = Arc::new(Mutex::new(Vec::new()));
-    let signer = FlakySigner {
-        failures: AtomicU32::new(failures),
-        forever,
-        attempts: attempts.clone(),
-        ca: CaBundle::parse(ca.cert_pem.as_bytes(), None).unwrap(),
-        key: SoftwareKey::from_pem(ca.key_pem.as_bytes()).unwrap(),
-    };
     let mut config = Config::new(flaky_kinds(), h.ns.clone());
     config.namespace = Some(h.ns.clone());
     config.max_retry_duration = max_retry;
@@ -84,6 +77,20 @@ async fn flaky_world(
         c.is_true().then_some(())
     })
     .await;
+}
+
+/// Runs the library's controllers in this process with a [`FlakySigner`].
+async fn flaky_world(
+    prefix: &str,
+    forever: bool,
+    failures: u32,
+    max_retry: Duration,
+) -> (Harness, Arc<Mutex<Vec<Instant>>>) {
+    let h = Harness::new(prefix).await;
+    let (ca, key) = signing_ca("Flaky CA");
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let signer = FlakySigner { failures: AtomicU32::new(failures), forever, attempts: attempts.clone(), ca, key };
+    serve_flaky(&h, signer, max_retry).await;
     (h, attempts)
 }
 
@@ -107,9 +114,13 @@ async fn transient_failures_back_off_then_issue() {
     let attempts = attempts.lock().unwrap().clone();
     assert_eq!(attempts.len(), 4, "three failures, then the signing attempt that worked");
     let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
-    // 1 s, 2 s, 4 s, each jittered by at most ±20 %.
+    // 1 s, 2 s, 4 s, each jittered by at most ±20 %; above, 0.75 s for the status write and
+    // the scheduling between attempts (a delay that started at 2 s, did not double, or more
+    // than doubled would fall outside).
     for (gap, base) in gaps.iter().zip([1.0, 2.0, 4.0]) {
-        assert!(gap.as_secs_f64() >= base * 0.8 - 0.05, "gaps {gaps:?} grow exponentially");
+        let gap = gap.as_secs_f64();
+        assert!(gap >= base * 0.8 - 0.05, "gaps {gaps:?}: {gap} s is under {base} s - 20 %");
+        assert!(gap <= base * 1.2 + 0.75, "gaps {gaps:?}: {gap} s is over {base} s + 20 % (+0.75 s)");
     }
 }
 
@@ -127,7 +138,103 @@ async fn failures_past_max_retry_duration_fail_the_request() {
     let attempts = attempts.lock().unwrap().clone();
     let span = *attempts.last().unwrap() - attempts[0];
     assert!(span >= Duration::from_secs(5), "gave up only after the limit ({span:?})");
-    assert!(started.elapsed() < Duration::from_secs(15), "and not much later");
+    // Attempts at about 0, 1 (0.8-1.2) and 3 (2.4-3.6) s; the wait after the third is cut to
+    // the deadline, so the attempt that gives up comes at 5 s (uncut, at 5.6 s or later).
+    assert!(span <= Duration::from_millis(5_500), "gave up at the limit, not a backoff step later ({span:?})");
+    assert_eq!(attempts.len(), 4, "attempts at 0, 1, 3 and 5 s: {attempts:?}");
+    assert!(started.elapsed() < Duration::from_secs(8), "Failed written at once ({:?})", started.elapsed());
+}
+
+/// Answers each attempt with the next error of its script; once the script is done, signs.
+/// Records when it was asked.
+struct ScriptedSigner {
+    script: Mutex<VecDeque<SignError>>,
+    attempts: Arc<Mutex<Vec<Instant>>>,
+    ca: CaBundle,
+    key: SoftwareKey,
+}
+
+impl ScriptedSigner {
+    fn new(script: Vec<SignError>) -> (Self, Arc<Mutex<Vec<Instant>>>) {
+        let (ca, key) = signing_ca("Scripted CA");
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        (Self { script: Mutex::new(script.into()), attempts: attempts.clone(), ca, key }, attempts)
+    }
+}
+
+impl Signer for ScriptedSigner {
+    type Spec = FlakySpec;
+
+    async fn check(&self, _: &IssuerContext<'_, FlakySpec>) -> Result<Health, IssuerError> {
+        Ok(Health::ready("ok"))
+    }
+
+    async fn sign(&self, request: &SignRequest<'_>, _: &IssuerContext<'_, FlakySpec>) -> Result<Signed, SignError> {
+        self.attempts.lock().unwrap().push(Instant::now());
+        if let Some(error) = self.script.lock().unwrap().pop_front() {
+            return Err(error);
+        }
+        Ok(sign_with_ca(&self.ca, &self.key, request.template, &PublishedUrls::default(), SystemTime::now())?.into())
+    }
+}
+
+/// Contract row 11: the signer refuses the request (`SignError::Permanent`). The request is
+/// Failed for good with failureTime, one Warning event `Failed` says why, and the signer is not
+/// asked again (it would sign now).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_signing_error_fails_the_request_for_good() {
+    let h = Harness::new("permanent").await;
+    let refusal = "this CA does not sign for refused.example";
+    let (signer, attempts) = ScriptedSigner::new(vec![SignError::Permanent(refusal.into())]);
+    serve_flaky(&h, signer, Duration::from_secs(600)).await;
+    h.create_request("r1", &csr_pem("refused.example"), flaky_ref()).await;
+    h.decide("r1", true).await;
+    let failed = h.request_reason("r1", "Failed", Duration::from_secs(20)).await;
+    let ready = failed.condition("Ready").unwrap();
+    assert_eq!(ready.status, "False");
+    let message = ready_message(&failed);
+    assert!(message.contains(refusal), "the signer's reason is in the message: {message}");
+    let status = failed.status.clone().unwrap();
+    assert!(status.failure_time.is_some(), "failureTime with Ready=False/Failed");
+    assert!(status.certificate.is_empty() && status.ca.is_empty(), "nothing issued");
+    assert_one_event(&h.settled_events_about("r1").await, "Warning", "Failed", &message);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(attempts.lock().unwrap().len(), 1, "terminal: the signer is asked once");
+    let later = h.api::<CertificateRequest>().get("r1").await.unwrap();
+    assert_eq!(later.status, failed.status, "and the request stays Failed");
+}
+
+/// A remote CA that answers later (`SignError::Pending { retry_after }`): the request is
+/// Pending with the signer's message (no failureTime, no event), the signer is asked again
+/// after `retry_after` (not before, not much later), and then the request is issued. Pending
+/// is not a failure: the retry limit (1 s here) does not apply to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_signer_is_asked_again_after_retry_after_then_issues() {
+    let h = Harness::new("pending").await;
+    let retry_after = Duration::from_secs(2);
+    let waiting = "order 42 is queued at the remote CA";
+    let pending = || SignError::Pending { message: waiting.into(), retry_after };
+    let (signer, attempts) = ScriptedSigner::new(vec![pending(), pending()]);
+    serve_flaky(&h, signer, Duration::from_secs(1)).await;
+    h.create_request("r1", &csr_pem("remote.example"), flaky_ref()).await;
+    h.decide("r1", true).await;
+    let cr = h.request_reason("r1", "Pending", Duration::from_secs(20)).await;
+    assert_eq!(ready_message(&cr), waiting, "the signer's message");
+    assert!(cr.status.unwrap().failure_time.is_none(), "waiting is not failing");
+
+    let issued = h.request_reason("r1", "Issued", Duration::from_secs(20)).await;
+    assert!(!issued.status.clone().unwrap().certificate.is_empty());
+    let attempts = attempts.lock().unwrap().clone();
+    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(attempts.len(), 3, "asked twice while pending, then it signed; gaps {gaps:?}");
+    for gap in &gaps {
+        assert!(
+            *gap >= retry_after - Duration::from_millis(50) && *gap <= retry_after + Duration::from_millis(750),
+            "asked again after retry_after ({retry_after:?}): gaps {gaps:?}"
+        );
+    }
+    assert_one_event(&h.settled_events_about("r1").await, "Normal", "Issued", &ready_message(&issued));
 }
 
 #[tokio::test(flavor = "multi_thread")]

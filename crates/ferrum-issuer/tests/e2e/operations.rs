@@ -45,14 +45,62 @@ async fn two_replicas_one_leader_and_failover() {
     let leader = eventually("a leader", Duration::from_secs(30), || holder(&h)).await;
     let follower = if leader == "ferrum-a" { "ferrum-b" } else { "ferrum-a" };
     h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
-    issue(&h, "first", Duration::from_secs(20)).await;
-    // The leader logs after its write returns, so the line may trail the status a little.
-    let logged = h.process(&leader).wait_for_log_line("request finished", Duration::from_secs(5)).await;
-    assert!(logged.is_ok(), "the leader issued");
-    let follower_log = log_of(&h, follower);
+    let created = h.create_request("first", &csr_pem("first.example"), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
+    let versions = h.record_versions("first", created.metadata.resource_version.as_deref().unwrap());
+    h.decide("first", true).await;
+    let issued = h.request_reason("first", "Issued", Duration::from_secs(20)).await;
+
+    // Judged from the apiserver: the one event about the request was reported by the leader,
+    // none in the namespace by the follower; and after the approval the request was written
+    // once (the leader's Issued) and by no one else (a second signer's write would carry
+    // another certificate).
+    let events = h.settled_events_about("first").await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0].reporting_instance.as_deref(), Some(leader.as_str()), "{events:#?}");
+    let everything = h.api::<Event>().list(&Default::default()).await.unwrap().items;
+    let by_follower: Vec<_> = everything.iter().filter(|e| e.reporting_instance.as_deref() == Some(follower)).collect();
+    assert!(by_follower.is_empty(), "events reported by the follower: {by_follower:#?}");
+    let versions = versions.lock().unwrap().clone();
+    assert_eq!(
+        versions.len(),
+        2,
+        "approval, then one status write: {:#?}",
+        versions.iter().map(|v| &v.status).collect::<Vec<_>>()
+    );
+    assert_eq!(versions[1].status, issued.status, "the Issued write is the last");
+    // And from the replicas' metrics: the leader counted the write, the follower counted
+    // nothing, signed nothing and checked no issuer.
+    let ns = h.ns.clone();
+    let issued_series = format!(
+        r#"ferrum_certificaterequests_total{{kind="FerrumIssuer",namespace="{ns}",name="ca",reason="Issued"}}"#
+    );
+    let scrape = |name: &str| {
+        let (_, metrics) = addresses(&log_of(&h, name)).expect("metrics address in the log");
+        async move {
+            let (status, text) = http_get(&metrics, "/metrics").await;
+            assert_eq!(status, 200, "{text}");
+            text
+        }
+    };
+    let leader_metrics = eventually("the leader counted the issuance", Duration::from_secs(5), || async {
+        let text = scrape(&leader).await;
+        (metric(&text, &issued_series) == Some(1.0)).then_some(text)
+    })
+    .await;
+    assert!(metric(&leader_metrics, "ferrum_ca_not_after_timestamp_seconds{").is_some(), "{leader_metrics}");
+    let follower_metrics = scrape(follower).await;
+    assert!(follower_metrics.contains("process_start_time_seconds"), "a real scrape: {follower_metrics}");
+    for series in [
+        "ferrum_certificaterequests_total{",
+        "ferrum_ca_not_after_timestamp_seconds{",
+        "ferrum_reconcile_errors_total{",
+    ] {
+        assert_eq!(metric(&follower_metrics, series), None, "the follower has {series}...:\n{follower_metrics}");
+    }
     assert!(
-        !follower_log.contains("request finished") && !follower_log.contains("issuer ready"),
-        "the follower wrote nothing:\n{follower_log}"
+        metric(&follower_metrics, r#"ferrum_signing_duration_seconds_count{kind="FerrumIssuer"}"#).unwrap_or(0.0)
+            == 0.0,
+        "the follower signed nothing:\n{follower_metrics}"
     );
 
     // SIGKILL the leader: the lease expires (15 s) and the follower takes over.

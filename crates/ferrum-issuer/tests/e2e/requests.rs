@@ -1,48 +1,18 @@
 //! Contract §1 row by row, driven by hand: no cert-manager, the test approves and denies.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrum::{CertificateRequest, CertificateRequestSpec, IssuerScope};
-use futures::StreamExt;
-use kube::api::{Patch, PatchParams, WatchEvent, WatchParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 use crate::support::*;
-
-/// A harness with Ferrum running and a Ready FerrumIssuer `ca`.
-async fn ready_world(prefix: &str, ferrum_flags: &[&str]) -> (Harness, TestCa) {
-    let mut h = Harness::new(prefix).await;
-    h.start_ferrum(ferrum_flags).await;
-    let ca = make_ca("Requests CA", CaOptions::default());
-    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
-    h.create_issuer(IssuerScope::Namespaced, "ca", "ca").await;
-    h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
-    (h, ca)
-}
-
-/// Records every version of one request from `resource_version` on.
-fn record_versions(h: &Harness, name: &str, resource_version: &str) -> Arc<Mutex<Vec<CertificateRequest>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let api = h.api::<CertificateRequest>();
-    let (sink, name, rv) = (seen.clone(), name.to_owned(), resource_version.to_owned());
-    tokio::spawn(async move {
-        let params = WatchParams::default().fields(&format!("metadata.name={name}")).timeout(290);
-        let mut stream = api.watch(&params, &rv).await.expect("watch").boxed();
-        while let Some(Ok(event)) = stream.next().await {
-            if let WatchEvent::Modified(cr) = event {
-                sink.lock().unwrap().push(cr);
-            }
-        }
-    });
-    seen
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unapproved_request_waits_then_is_issued_with_one_status_write() {
     let (h, _ca) = ready_world("approval", &[]).await;
     let created = h.create_request("r1", &csr_pem("r1.example"), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
-    let versions = record_versions(&h, "r1", created.metadata.resource_version.as_deref().unwrap());
+    let versions = h.record_versions("r1", created.metadata.resource_version.as_deref().unwrap());
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     let api = h.api::<CertificateRequest>();
@@ -71,11 +41,11 @@ async fn unapproved_request_waits_then_is_issued_with_one_status_write() {
     assert!(versions[1].condition_true("Ready") && !versions[1].status.as_ref().unwrap().certificate.is_empty());
     assert_eq!(versions[2].metadata.labels.as_ref().and_then(|l| l.get("touched")).map(String::as_str), Some("yes"));
     assert_eq!(versions[2].status, versions[1].status);
-    let events = h.api::<k8s_openapi::api::events::v1::Event>().list(&Default::default()).await.unwrap();
-    let about_r1: Vec<_> =
-        events.items.iter().filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("r1")).collect();
-    assert_eq!(about_r1.len(), 1, "one event per issuance: {about_r1:#?}");
-    assert_eq!(about_r1[0].reason.as_deref(), Some("Issued"));
+    // One event per issuance: Normal `Issued`, its note the Ready condition's message.
+    let events = h.settled_events_about("r1").await;
+    assert_eq!(ready_message(&issued), "Certificate fetched from issuer successfully");
+    assert_one_event(&events, "Normal", "Issued", &ready_message(&issued));
+    assert_eq!(events[0].reporting_controller.as_deref(), Some("ferrum"), "reported by Ferrum's field manager");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,6 +60,10 @@ async fn denied_request_is_marked_denied_with_failure_time() {
     assert!(status.failure_time.is_some(), "failureTime set with Ready=False/Denied");
     assert!(status.certificate.is_empty(), "a denied request is never signed");
     assert!(!status.conditions.iter().any(|c| c.type_ == "Approved"));
+    assert_eq!(ready.message.as_deref(), Some("The CertificateRequest was denied by an approval controller"));
+    // One Warning event `Denied` carrying the same message.
+    let events = h.settled_events_about("r1").await;
+    assert_one_event(&events, "Warning", "Denied", ready.message.as_deref().unwrap_or_default());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -191,6 +165,7 @@ async fn invalid_requests_fail_with_a_message_that_says_why() {
         h.create_request_spec(name, spec.clone()).await;
         h.decide(name, true).await;
     }
+    let mut messages = Vec::new();
     for (name, _, expected) in &cases {
         let cr = h.request_reason(name, "Failed", Duration::from_secs(20)).await;
         let status = cr.status.unwrap();
@@ -198,6 +173,19 @@ async fn invalid_requests_fail_with_a_message_that_says_why() {
         assert!(message.contains(expected), "{name}: {message:?} should say {expected:?}");
         assert!(status.failure_time.is_some(), "{name}: failureTime");
         assert!(status.certificate.is_empty(), "{name}: not signed");
+        messages.push((name, message));
+    }
+    // Each gets one Warning event `Failed` whose note is the condition's message.
+    eventually("an event about every failed request", Duration::from_secs(20), || async {
+        for (name, _) in &messages {
+            h.events_about(name).await.first()?;
+        }
+        Some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (name, message) in &messages {
+        assert_one_event(&h.events_about(name).await, "Warning", "Failed", message);
     }
     // Ferrum keeps serving.
     h.create_request("after", &valid, issuer()).await;
