@@ -58,30 +58,93 @@ pub struct Settings<'a> {
     pub ferrum_log_level: &'a str,
     /// sample-external-issuer: a binary built by hand and its CRD folder, if given.
     pub sample: Option<(&'a Path, &'a Path)>,
+    /// How long a contender may take to start and to see its issuer Ready (it grows with the
+    /// requests present at its start).
+    pub start_timeout: Duration,
 }
 
-/// A contender running in its namespace, ready to issue.
-pub struct Running {
-    /// The process measured.
-    pub process: ProcessHandle,
+/// A contender's namespace made ready for it: the objects exist, the process is not started.
+pub struct Prepared {
+    /// Which contender.
+    pub contender: Contender,
     /// What the requests name as their issuer.
     pub issuer_ref: IssuerReference,
+    /// The group, version and kind of the issuer object to wait for, if there is one.
+    issuer: Option<(&'static str, &'static str, &'static str)>,
 }
 
-/// Starts `contender` for `namespace` (creating the CA Secret and the issuer it needs) and
-/// waits until it can issue.
-pub async fn start(
+/// Why `contender` cannot be run with these settings, if it cannot.
+pub fn unavailable(contender: Contender, settings: &Settings<'_>) -> Option<String> {
+    (contender == Contender::Sample && settings.sample.is_none()).then(|| {
+        format!(
+            "sample-external-issuer cannot be built from its Go module: {SAMPLE_UNAVAILABLE}; \
+             pass --sample-bin and --sample-crds to measure a binary built by hand"
+        )
+    })
+}
+
+/// Creates what `contender` needs in `namespace` (its CRDs, the CA Secret, the issuer), without
+/// starting it.
+pub async fn prepare(
     contender: Contender,
     cp: &ControlPlane,
     namespace: &str,
     ca: &Ca,
     settings: &Settings<'_>,
-) -> anyhow::Result<Running> {
+) -> anyhow::Result<Prepared> {
+    if let Some(reason) = unavailable(contender, settings) {
+        anyhow::bail!(reason);
+    }
     let client = cp.client()?;
-    let workers = settings.concurrency.to_string();
-    match contender {
+    let (issuer_ref, issuer) = match contender {
         Contender::Ferrum => {
             create_ca_secret(&client, namespace, ca).await?;
+            let gvk = ("ferrum.dev", "v1alpha1", "FerrumIssuer");
+            create_issuer(&client, namespace, gvk).await?;
+            (issuer_ref("ferrum.dev", "FerrumIssuer"), Some(gvk))
+        }
+        Contender::CertManager => {
+            create_ca_secret(&client, namespace, ca).await?;
+            let gvk = ("cert-manager.io", "v1", "Issuer");
+            create_issuer(&client, namespace, gvk).await?;
+            (issuer_ref("cert-manager.io", "Issuer"), Some(gvk))
+        }
+        Contender::Floor => (issuer_ref("floor.bench.example", "Floor"), None),
+        Contender::Sample => {
+            let (_, crds) = settings.sample.context("no sample-external-issuer")?;
+            let files: Vec<PathBuf> = std::fs::read_dir(crds)
+                .with_context(|| format!("reading {}", crds.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                .collect();
+            let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+            ferrum_testenv::crds::install(&client, &refs, Duration::from_secs(60)).await?;
+            // Its signer ignores the Secret's contents but requires it to exist.
+            create_ca_secret(&client, namespace, ca).await?;
+            let gvk = ("sample-issuer.example.com", "v1alpha1", "SampleIssuer");
+            let object: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "sample-issuer.example.com/v1alpha1", "kind": "SampleIssuer",
+                "metadata": { "name": ISSUER, "namespace": namespace },
+                "spec": { "url": "https://sample-signer.example.com/api", "authSecretName": ISSUER },
+            }))?;
+            issuer_api(&client, namespace, gvk).create(&PostParams::default(), &object).await?;
+            (issuer_ref("sample-issuer.example.com", "SampleIssuer"), Some(gvk))
+        }
+    };
+    Ok(Prepared { contender, issuer_ref, issuer })
+}
+
+/// Starts the contender's process for `namespace` and waits for its own readiness signal
+/// (cm-runner's and the floor's ready lines; Ferrum and sample-external-issuer have none).
+pub async fn launch(
+    prepared: &Prepared,
+    cp: &ControlPlane,
+    namespace: &str,
+    settings: &Settings<'_>,
+) -> anyhow::Result<ProcessHandle> {
+    let workers = settings.concurrency.to_string();
+    match prepared.contender {
+        Contender::Ferrum => {
             let mut cmd = Command::new(settings.ferrum_bin);
             cmd.arg("--kubeconfig")
                 .arg(cp.kubeconfig_path())
@@ -91,26 +154,17 @@ pub async fn start(
                 .args(["--log-level", settings.ferrum_log_level])
                 .env("POD_NAME", "ferrum-bench")
                 .env("POD_NAMESPACE", namespace);
-            let process = cp.spawn_process("ferrum-issuer", cmd)?;
-            let issuer = ("ferrum.dev", "v1alpha1", "FerrumIssuer");
-            create_issuer(&client, namespace, issuer).await?;
-            wait_issuer_ready(&client, namespace, issuer, &process).await?;
-            Ok(Running { process, issuer_ref: issuer_ref("ferrum.dev", "FerrumIssuer") })
+            Ok(cp.spawn_process("ferrum-issuer", cmd)?)
         }
         Contender::CertManager => {
-            create_ca_secret(&client, namespace, ca).await?;
             let options = CertManagerOptions {
                 controllers: vec!["certificaterequests-issuer-ca".into(), "issuers".into()],
                 cluster_resource_namespace: namespace.into(),
                 namespace: Some(namespace.into()),
                 extra_args: vec!["--workers".into(), workers],
-                ready_timeout: Duration::from_secs(60),
+                ready_timeout: settings.start_timeout,
             };
-            let process = cp.start_cert_manager(options).await?;
-            let issuer = ("cert-manager.io", "v1", "Issuer");
-            create_issuer(&client, namespace, issuer).await?;
-            wait_issuer_ready(&client, namespace, issuer, &process).await?;
-            Ok(Running { process, issuer_ref: issuer_ref("cert-manager.io", "Issuer") })
+            Ok(cp.start_cert_manager(options).await?)
         }
         Contender::Floor => {
             let exe = std::env::current_exe().context("locating ferrum-bench")?;
@@ -122,41 +176,40 @@ pub async fn start(
                 &workers,
             ]);
             let process = cp.spawn_process("floor", cmd)?;
-            process.wait_for_log_line(crate::floor::READY_LINE, Duration::from_secs(30)).await?;
-            Ok(Running { process, issuer_ref: issuer_ref("floor.bench.example", "Floor") })
+            process.wait_for_log_line(crate::floor::READY_LINE, settings.start_timeout).await?;
+            Ok(process)
         }
         Contender::Sample => {
-            let Some((bin, crds)) = settings.sample else {
-                anyhow::bail!(
-                    "sample-external-issuer cannot be built from its Go module: {SAMPLE_UNAVAILABLE}; \
-                     pass --sample-bin and --sample-crds to measure a binary built by hand"
-                );
-            };
-            let files: Vec<PathBuf> = std::fs::read_dir(crds)
-                .with_context(|| format!("reading {}", crds.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-                .collect();
-            let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-            ferrum_testenv::crds::install(&client, &refs, Duration::from_secs(60)).await?;
-            // Its signer ignores the Secret's contents but requires it to exist.
-            create_ca_secret(&client, namespace, ca).await?;
+            let (bin, _) = settings.sample.context("no sample-external-issuer")?;
             let mut cmd = Command::new(bin);
             cmd.arg("--kubeconfig")
                 .arg(cp.kubeconfig_path())
                 .args(["--cluster-resource-namespace", namespace, "--metrics-bind-address", "0"])
                 .args(["--health-probe-bind-address", "127.0.0.1:0", "--zap-log-level", "info"]);
-            let process = cp.spawn_process("sample-external-issuer", cmd)?;
-            let gvk = ("sample-issuer.example.com", "v1alpha1", "SampleIssuer");
-            let object: DynamicObject = serde_json::from_value(json!({
-                "apiVersion": "sample-issuer.example.com/v1alpha1", "kind": "SampleIssuer",
-                "metadata": { "name": ISSUER, "namespace": namespace },
-                "spec": { "url": "https://sample-signer.example.com/api", "authSecretName": ISSUER },
-            }))?;
-            issuer_api(&client, namespace, gvk).create(&PostParams::default(), &object).await?;
-            wait_issuer_ready(&client, namespace, gvk, &process).await?;
-            Ok(Running { process, issuer_ref: issuer_ref("sample-issuer.example.com", "SampleIssuer") })
+            Ok(cp.spawn_process("sample-external-issuer", cmd)?)
         }
+    }
+}
+
+/// Waits until the contender's issuer is `Ready=True` (at once for the floor, which has none).
+pub async fn wait_ready(
+    prepared: &Prepared,
+    cp: &ControlPlane,
+    namespace: &str,
+    process: &ProcessHandle,
+    settings: &Settings<'_>,
+) -> anyhow::Result<()> {
+    match prepared.issuer {
+        Some(gvk) => wait_issuer_ready(&cp.client()?, namespace, gvk, process, settings.start_timeout).await,
+        None => Ok(()),
+    }
+}
+
+/// The error to report if the contender's process has exited.
+pub fn check_alive(process: &ProcessHandle) -> anyhow::Result<()> {
+    match process.exit_status() {
+        Some(status) => anyhow::bail!("{} exited ({status}):\n{}", process.name(), process.log_tail(30)),
+        None => Ok(()),
     }
 }
 
@@ -207,16 +260,17 @@ async fn create_issuer(client: &kube::Client, namespace: &str, gvk: (&str, &str,
     Ok(())
 }
 
-/// Polls the issuer every 100 ms until `Ready=True`, for at most 60 s.
+/// Polls the issuer every 100 ms until `Ready=True`, for at most `timeout`.
 async fn wait_issuer_ready(
     client: &kube::Client,
     namespace: &str,
     gvk: (&str, &str, &str),
     process: &ProcessHandle,
+    timeout: Duration,
 ) -> anyhow::Result<()> {
     let api = issuer_api(client, namespace, gvk);
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
+    while start.elapsed() < timeout {
         if let Ok(issuer) = api.get(ISSUER).await
             && issuer.data["status"]["conditions"]
                 .as_array()
@@ -224,10 +278,8 @@ async fn wait_issuer_ready(
         {
             return Ok(());
         }
-        if let Some(status) = process.exit_status() {
-            anyhow::bail!("{} exited ({status}):\n{}", process.name(), process.log_tail(30));
-        }
+        check_alive(process)?;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    anyhow::bail!("issuer {} not Ready after 60 s:\n{}", gvk.2, process.log_tail(30))
+    anyhow::bail!("issuer {} not Ready after {:.0} s:\n{}", gvk.2, timeout.as_secs_f64(), process.log_tail(30))
 }

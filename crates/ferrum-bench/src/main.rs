@@ -2,8 +2,11 @@
 //!
 //! `ferrum-bench run` starts its own local control plane, pre-generates N P-256 CSRs and one
 //! CA, and times each contender alone in a fresh namespace: Ferrum, cert-manager's built-in CA
-//! issuer (through `cm-runner`) and the floor (`ferrum-bench floor`, one apply per request).
-//! It prints a table with ratios to Ferrum and writes CSVs under `target/bench/`.
+//! issuer (through `cm-runner`) and the floor (`ferrum-bench floor`, one apply per request), in
+//! two scenarios (requests arriving while the contender runs, and a backlog it drains after
+//! its start), for several repetitions in alternating order, optionally beside a foreign load
+//! of large requests for another issuer. It prints a table per scenario (medians, ranges,
+//! ratios to Ferrum) and writes CSVs under `target/bench/`.
 //!
 //! Not a test: nothing here runs under `cargo test`. See `scripts/bench.sh` and
 //! `docs/benchmarks.md`.
@@ -12,10 +15,12 @@ mod apicalls;
 mod contender;
 mod driver;
 mod floor;
+mod foreign;
 mod pki;
 mod procstat;
 mod report;
 mod run;
+mod stats;
 
 use std::path::PathBuf;
 use std::time::Duration;
