@@ -70,21 +70,11 @@ impl Harness {
         extra: &[&str],
         edit: impl FnOnce(&mut Vec<serde_json::Value>),
     ) -> &ProcessHandle {
-        let fullname = self.fullname();
-        install_rbac(&self.client, &self.ns, &fullname, edit).await;
-        let access = self.env.service_account_kubeconfig(&self.ns, &fullname).await.expect("service account");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrum-issuer"));
-        cmd.arg("--kubeconfig")
-            .arg(&access.kubeconfig)
-            .args(["--namespace", &self.ns, "--cluster-resource-namespace", CLUSTER_RESOURCE_NAMESPACE])
-            .args(["--leader-election-namespace", &self.ns, "--leader-election-lease-name", &fullname])
-            .args(["--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0"])
-            .args(["--log-level", "info,ferrum=debug"])
-            .args(extra)
-            .env("POD_NAME", name);
-        let handle = self.env.spawn_process(name, cmd).expect("start ferrum-issuer");
-        self.processes.push(handle);
-        self.processes.last().expect("just pushed")
+        let (ns, fullname) = (self.ns.clone(), self.fullname());
+        let mut args = vec!["--namespace", &ns, "--cluster-resource-namespace", CLUSTER_RESOURCE_NAMESPACE];
+        args.extend(["--leader-election-namespace", &ns, "--leader-election-lease-name", &fullname]);
+        args.extend(extra);
+        self.start_ferrum_bare(name, &args, &[], edit).await
     }
 
     /// Starts cert-manager's controllers for this namespace only, with or without its approver.

@@ -262,6 +262,12 @@ pub(crate) async fn run_with<S: Signer>(
             }
         })
         .default_backoff()
+        // Other issuers' requests are not cached at all: an update that makes a request not
+        // ours (its issuerRef changed) removes it from the cache.
+        .filter_map({
+            let kinds = ctx.config.kinds.clone();
+            move |event| future::ready(only_ours(&kinds, event))
+        })
         .modify(compact)
         .reflect(request_writer)
         .applied_objects();
@@ -360,6 +366,22 @@ where
     future::ready(())
 }
 
+/// Keeps the watch events of requests that name one of `kinds`: an update of any other request
+/// becomes its deletion (it leaves the cache if it was there), a listed one is dropped.
+fn only_ours<E>(
+    kinds: &IssuerKinds,
+    event: Result<watcher::Event<CertificateRequest>, E>,
+) -> Option<Result<watcher::Event<CertificateRequest>, E>> {
+    let ours = |cr: &CertificateRequest| {
+        kinds.scope_of(cr.spec.issuer_ref.group.as_deref(), cr.spec.issuer_ref.kind.as_deref()).is_some()
+    };
+    match event {
+        Ok(watcher::Event::Apply(cr)) if !ours(&cr) => Some(Ok(watcher::Event::Delete(cr))),
+        Ok(watcher::Event::InitApply(cr)) if !ours(&cr) => None,
+        other => Some(other),
+    }
+}
+
 /// Drops from a cached request everything the gate and the issuer mapper do not read: the
 /// cache holds every request of the watched namespaces, most of them other issuers', so its
 /// size must not depend on what others put in them. Kept: name, namespace, UID,
@@ -414,6 +436,33 @@ where
 mod tests {
     use super::*;
     use crate::api::{CertificateRequestSpec, CertificateRequestStatus, Condition};
+
+    #[test]
+    fn other_issuers_requests_are_not_cached() {
+        let kinds = IssuerKinds::new("ferrum.dev", "v1alpha1", "Ferrum");
+        let with_ref = |group: &str, kind: &str| {
+            CertificateRequest::new(
+                "r",
+                CertificateRequestSpec {
+                    issuer_ref: crate::api::IssuerReference {
+                        name: "x".into(),
+                        kind: Some(kind.into()),
+                        group: Some(group.into()),
+                    },
+                    ..Default::default()
+                },
+            )
+        };
+        let foreign = with_ref("example.com", "OtherIssuer");
+        let ours = with_ref("ferrum.dev", "FerrumIssuer");
+        let kept = |event| only_ours::<()>(&kinds, Ok(event));
+        assert!(kept(watcher::Event::InitApply(foreign.clone())).is_none(), "not listed into the cache");
+        assert!(matches!(kept(watcher::Event::Apply(foreign.clone())), Some(Ok(watcher::Event::Delete(_)))));
+        assert!(matches!(kept(watcher::Event::Apply(ours.clone())), Some(Ok(watcher::Event::Apply(_)))));
+        assert!(matches!(kept(watcher::Event::InitApply(ours)), Some(Ok(watcher::Event::InitApply(_)))));
+        assert!(matches!(kept(watcher::Event::Delete(foreign)), Some(Ok(watcher::Event::Delete(_)))));
+        assert!(matches!(kept(watcher::Event::InitDone), Some(Ok(watcher::Event::InitDone))));
+    }
 
     #[test]
     fn compaction_keeps_what_decisions_read() {
