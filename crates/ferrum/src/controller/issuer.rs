@@ -94,10 +94,7 @@ pub(super) async fn reconcile<S: Signer>(
         }
         Parsed::Invalid(why) => Err(IssuerError::new(crate::reasons::INVALID_SPEC, why.clone())),
     };
-    if let Err(error) = &result
-        && error.transient
-        && is_ready(&issuer)
-    {
+    if let Some(error) = check_not_made(&result, &issuer) {
         // The check could not be made; the issuer was fine at the last one. Keep it Ready
         // and look again soon, instead of failing every request meanwhile.
         warn!(issuer = %issuer.name_any(), reason = %error.reason, message = %error.message,
@@ -140,6 +137,15 @@ pub(super) async fn reconcile<S: Signer>(
 
 /// How soon a check that could not be made is made again.
 const TRANSIENT_RECHECK: Duration = Duration::from_secs(5);
+
+/// The error of a check that could not be made (a transient error) on an issuer that is Ready:
+/// such a check leaves the Ready condition as it is.
+fn check_not_made<'a, S: Clone>(
+    result: &'a Result<crate::signer::Health, IssuerError>,
+    issuer: &WatchedIssuer<S>,
+) -> Option<&'a IssuerError> {
+    result.as_ref().err().filter(|error| error.transient && is_ready(issuer))
+}
 
 /// Whether the issuer's Ready condition is True.
 fn is_ready<S: Clone>(issuer: &WatchedIssuer<S>) -> bool {
@@ -202,7 +208,27 @@ pub(super) fn error_policy<S: Signer>(
 
 #[cfg(test)]
 mod tests {
-    use super::uses_secret;
+    use super::{check_not_made, uses_secret};
+    use crate::api::{Condition, IssuerKinds, IssuerStatus, Parsed, WatchedIssuer};
+    use crate::signer::{Health, IssuerError};
+
+    #[test]
+    fn a_check_that_could_not_be_made_leaves_a_ready_issuer_ready() {
+        let kinds = IssuerKinds::new("ferrum.dev", "v1alpha1", "Ferrum");
+        let issuer = |ready: &str| {
+            let mut issuer =
+                WatchedIssuer::new("ca", &kinds.api_resource(crate::IssuerScope::Namespaced), Parsed::Valid(()));
+            let condition = Condition { type_: "Ready".into(), status: ready.into(), ..Default::default() };
+            issuer.status = Some(IssuerStatus { conditions: vec![condition] });
+            issuer
+        };
+        let transient = Err(IssuerError::transient("SecretUnreadable", "timeout reading Secret ns/ca"));
+        let lasting = Err(IssuerError::new("SecretNotFound", "Secret ns/ca not found"));
+        assert!(check_not_made(&transient, &issuer("True")).is_some(), "kept Ready, checked again soon");
+        assert!(check_not_made(&transient, &issuer("False")).is_none(), "not Ready anyway: say why");
+        assert!(check_not_made(&lasting, &issuer("True")).is_none(), "a real finding flips it");
+        assert!(check_not_made(&Ok(Health::ready("ok")), &issuer("True")).is_none());
+    }
 
     #[test]
     fn secret_changes_map_to_the_issuers_that_use_them() {
