@@ -268,7 +268,10 @@ pub(crate) async fn run_with<S: Signer>(
             let kinds = ctx.config.kinds.clone();
             move |event| future::ready(only_ours(&kinds, event))
         })
-        .modify(compact)
+        .modify({
+            let (kinds, approval_check) = (ctx.config.kinds.clone(), ctx.config.approval_check);
+            move |request| compact(request, &kinds, approval_check)
+        })
         .reflect(request_writer)
         .applied_objects();
     let requests = Controller::for_stream(request_events, request_store.clone());
@@ -382,19 +385,23 @@ fn only_ours<E>(
     }
 }
 
-/// Drops from a cached request everything the gate and the issuer mapper do not read: the
-/// cache holds every request of the watched namespaces, most of them other issuers', so its
-/// size must not depend on what others put in them. Kept: name, namespace, UID,
-/// resourceVersion, `issuerRef`, the conditions Ferrum reads, and whether a certificate is set
-/// (a one-byte marker). The CSR, usages, labels, annotations and managed fields go; the
-/// request is read whole from the API just before it is signed.
-fn compact(request: &mut CertificateRequest) {
+/// Drops from a cached request what Ferrum will not read. A request Ferrum is about to sign
+/// (ours, approved, not settled: `Gate::Proceed`) keeps its spec and conditions whole — that is
+/// Ferrum's own work, signed within moments. Every other request keeps only what the gate and
+/// the issuer mapper read: name, namespace, UID, resourceVersion, `issuerRef`, the conditions
+/// the gate reads (without messages) and a one-byte "certificate set" marker; it is read whole
+/// from the API if it becomes signable without a watch event (which would carry it whole).
+/// Labels, annotations and managed fields always go.
+fn compact(request: &mut CertificateRequest, kinds: &IssuerKinds, approval_check: bool) {
     let meta = &mut request.metadata;
     meta.managed_fields = None;
     meta.annotations = None;
     meta.labels = None;
     meta.owner_references = None;
     meta.finalizers = None;
+    if matches!(decision::gate(request, kinds, approval_check), decision::Gate::Proceed(_)) {
+        return;
+    }
     let spec = &mut request.spec;
     spec.request = Vec::new();
     spec.usages = Vec::new();
@@ -489,28 +496,35 @@ mod tests {
         cr.metadata.namespace = Some("ns".into());
         cr.metadata.annotations = Some([("a".to_owned(), "x".repeat(10_000))].into());
         cr.metadata.managed_fields = Some(vec![Default::default()]);
-        cr.status = Some(CertificateRequestStatus {
-            conditions: vec![condition("Approved", "True"), condition("Other", "True")],
-            ..Default::default()
-        });
-        let gate_before = decision::gate(&cr, &kinds, true);
-        compact(&mut cr);
-        assert_eq!(decision::gate(&cr, &kinds, true), gate_before, "the gate decides the same");
-        assert!(matches!(gate_before, decision::Gate::Proceed(_)));
-        assert!(cr.spec.request.is_empty() && cr.spec.usages.is_empty(), "no CSR, even for a request to sign");
-        assert!(cr.metadata.annotations.is_none() && cr.metadata.managed_fields.is_none());
-        let conditions = &cr.status.as_ref().unwrap().conditions;
-        assert_eq!(conditions.len(), 1, "only the conditions the gate reads");
-        assert_eq!(conditions[0].message, None);
-        assert!(serde_json::to_vec(&cr).unwrap().len() < 1_000, "a few hundred bytes whatever the request held");
+        cr.status = Some(CertificateRequestStatus { conditions: vec![condition("Other", "True")], ..Default::default() });
 
-        let mut issued = cr.clone();
+        // Not approved yet: only what the gate reads.
+        let mut waiting = cr.clone();
+        let gate_before = decision::gate(&waiting, &kinds, true);
+        compact(&mut waiting, &kinds, true);
+        assert_eq!(decision::gate(&waiting, &kinds, true), gate_before, "the gate decides the same");
+        assert_eq!(gate_before, decision::Gate::AwaitApproval);
+        assert!(waiting.spec.request.is_empty() && waiting.spec.usages.is_empty(), "no CSR");
+        assert!(waiting.metadata.annotations.is_none() && waiting.metadata.managed_fields.is_none());
+        assert!(waiting.status.as_ref().unwrap().conditions.is_empty(), "only the conditions the gate reads");
+        assert!(serde_json::to_vec(&waiting).unwrap().len() < 1_000, "a few hundred bytes whatever it held");
+
+        // Approved: Ferrum's own work, kept whole but for metadata.
+        let mut signable = cr.clone();
+        signable.status.as_mut().unwrap().conditions.push(condition("Approved", "True"));
+        compact(&mut signable, &kinds, true);
+        assert!(matches!(decision::gate(&signable, &kinds, true), decision::Gate::Proceed(_)));
+        assert_eq!(signable.spec.request.len(), 30_000, "the CSR it is about to sign");
+        assert!(signable.status.as_ref().unwrap().conditions.iter().all(|c| c.message.is_some()));
+        assert!(signable.metadata.annotations.is_none());
+
+        // Issued: terminal, the certificate a marker.
+        let mut issued = signable.clone();
         issued.status.as_mut().unwrap().certificate = b"long chain".to_vec();
         issued.status.as_mut().unwrap().ca = b"root".to_vec();
-        assert!(decision::is_terminal(&issued));
-        compact(&mut issued);
+        compact(&mut issued, &kinds, true);
         assert!(decision::is_terminal(&issued), "still terminal");
         assert_eq!(issued.status.as_ref().unwrap().certificate, b"-");
-        assert!(issued.status.as_ref().unwrap().ca.is_empty());
+        assert!(issued.status.as_ref().unwrap().ca.is_empty() && issued.spec.request.is_empty());
     }
 }

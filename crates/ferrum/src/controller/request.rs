@@ -39,19 +39,24 @@ pub(super) async fn reconcile<S: Signer>(
     if let Some(remaining) = ctx.retries.backoff_remaining(&uid, Instant::now()) {
         return Ok(Action::requeue(remaining));
     }
-    // The cache holds requests without their CSR (see `compact`): read the request now. This
-    // is also the freshest view there is, just before signing.
-    let api: Api<CertificateRequest> =
-        Api::namespaced(ctx.client.clone(), cached.metadata.namespace.as_deref().unwrap_or_default());
-    let Some(request) = api.get_opt(&cached.name_any()).await? else {
-        ctx.forget_request(&uid);
-        return Ok(Action::await_change());
+    // A signable request is cached whole; one cached before it became signable (approval
+    // with no watch event since, say) is not: read it then.
+    let request = if cached.spec.request.is_empty() {
+        let api: Api<CertificateRequest> =
+            Api::namespaced(ctx.client.clone(), cached.metadata.namespace.as_deref().unwrap_or_default());
+        let Some(request) = api.get_opt(&cached.name_any()).await? else {
+            ctx.forget_request(&uid);
+            return Ok(Action::await_change());
+        };
+        if request.metadata.uid.as_deref() != Some(uid.as_str()) {
+            // Deleted and created again under the same name: the new one has its own event.
+            ctx.forget_request(&uid);
+            return Ok(Action::await_change());
+        }
+        request
+    } else {
+        CertificateRequest::clone(&cached)
     };
-    if request.metadata.uid.as_deref() != Some(uid.as_str()) {
-        // Deleted and created again under the same name: the new one has its own event.
-        ctx.forget_request(&uid);
-        return Ok(Action::await_change());
-    }
     let key = match gate(&request, &ctx.config.kinds, ctx.config.approval_check) {
         Gate::Proceed(key) => key,
         Gate::Done => return Ok(settled(&ctx, &request, &uid)),
