@@ -496,7 +496,8 @@ mod tests {
         cr.metadata.namespace = Some("ns".into());
         cr.metadata.annotations = Some([("a".to_owned(), "x".repeat(10_000))].into());
         cr.metadata.managed_fields = Some(vec![Default::default()]);
-        cr.status = Some(CertificateRequestStatus { conditions: vec![condition("Other", "True")], ..Default::default() });
+        cr.status =
+            Some(CertificateRequestStatus { conditions: vec![condition("Other", "True")], ..Default::default() });
 
         // Not approved yet: only what the gate reads.
         let mut waiting = cr.clone();
