@@ -258,6 +258,20 @@ mod tests {
         })
     }
 
+    /// What a retryable "HSM busy" settles to: Pending with the retry condition of `after`,
+    /// tried again after `wait`.
+    fn busy(after: RetryState, wait: Duration) -> Settlement {
+        let message = "Signing failed, will retry: HSM busy";
+        Settlement {
+            outcome: Outcome::Pending(message.into()),
+            issuer_patch: None,
+            request_patch: Some(with_retry(request_patch("False", "Pending", message, json!({})), after)),
+            event: None,
+            requeue: Some(wait),
+            retry: RetryUpdate::Failed { state: after, wait },
+        }
+    }
+
     /// `patch` with the retry condition of `state` after the Ready condition.
     fn with_retry(mut patch: Value, state: RetryState) -> Value {
         let condition = serde_json::to_value(state.condition(Duration::from_secs(600))).unwrap();
@@ -340,52 +354,19 @@ mod tests {
                 name: "retryable, first failure: Pending, 1 s backoff (jitter 0.5), clock starts now",
                 retry: None,
                 result: Err(SignError::Retryable("HSM busy".into())),
-                want: Settlement {
-                    outcome: Outcome::Pending("Signing failed, will retry: HSM busy".into()),
-                    issuer_patch: None,
-                    request_patch: Some(with_retry(
-                        request_patch("False", "Pending", "Signing failed, will retry: HSM busy", json!({})),
-                        RetryState { first_failure: now(), attempts: 1 },
-                    )),
-                    event: None,
-                    requeue: Some(Duration::from_secs(1)),
-                    retry: RetryUpdate::Failed {
-                        state: RetryState { first_failure: now(), attempts: 1 },
-                        wait: Duration::from_secs(1),
-                    },
-                },
+                want: busy(RetryState { first_failure: now(), attempts: 1 }, Duration::from_secs(1)),
             },
             Case {
                 name: "retryable, fourth failure: 8 s, counted from the first failure",
                 retry: Some(failing_since(7, 3)),
                 result: Err(SignError::Retryable("HSM busy".into())),
-                want: Settlement {
-                    outcome: Outcome::Pending("Signing failed, will retry: HSM busy".into()),
-                    issuer_patch: None,
-                    request_patch: Some(with_retry(
-                        request_patch("False", "Pending", "Signing failed, will retry: HSM busy", json!({})),
-                        failing_since(7, 4),
-                    )),
-                    event: None,
-                    requeue: Some(Duration::from_secs(8)),
-                    retry: RetryUpdate::Failed { state: failing_since(7, 4), wait: Duration::from_secs(8) },
-                },
+                want: busy(failing_since(7, 4), Duration::from_secs(8)),
             },
             Case {
                 name: "retryable near the deadline: the wait is cut to the deadline",
                 retry: Some(failing_since(597, 9)),
                 result: Err(SignError::Retryable("HSM busy".into())),
-                want: Settlement {
-                    outcome: Outcome::Pending("Signing failed, will retry: HSM busy".into()),
-                    issuer_patch: None,
-                    request_patch: Some(with_retry(
-                        request_patch("False", "Pending", "Signing failed, will retry: HSM busy", json!({})),
-                        failing_since(597, 10),
-                    )),
-                    event: None,
-                    requeue: Some(Duration::from_secs(3)),
-                    retry: RetryUpdate::Failed { state: failing_since(597, 10), wait: Duration::from_secs(3) },
-                },
+                want: busy(failing_since(597, 10), Duration::from_secs(3)),
             },
             Case {
                 name: "retryable past the limit since the FIRST failure: Failed",
