@@ -71,8 +71,17 @@ impl Writes {
         writes
     }
 
-    /// Asserts that each of `names` got exactly one certificate and that no two share a serial.
-    fn assert_exactly_once(&self, names: &[String]) {
+    /// Waits until the watch has seen a certificate on each of `names` (after an apiserver
+    /// restart the watch itself may still be backing off when the requests are all Issued),
+    /// and two seconds more for any second write to show; then asserts that each got exactly
+    /// one certificate and that no two share a serial.
+    async fn assert_exactly_once(&self, names: &[String]) {
+        eventually("the watch saw every certificate", Duration::from_secs(60), || async {
+            let seen = self.0.lock().unwrap();
+            names.iter().all(|n| seen.contains_key(n)).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let seen = self.0.lock().unwrap();
         let mut serials = HashSet::new();
         for name in names {
@@ -252,8 +261,7 @@ async fn three_replicas_with_the_leader_killed_every_few_seconds() {
     let names = creator.await.unwrap();
     replicas.until_issued(&mut h, &names, Duration::from_secs(60 + count as u64 / 10)).await;
     let took = started.elapsed();
-    tokio::time::sleep(Duration::from_secs(2)).await; // any second write would show by now
-    writes.assert_exactly_once(&names);
+    writes.assert_exactly_once(&names).await;
     assert!(kills >= 3, "{kills} leaders killed");
     eprintln!(
         "fault: {kills} leaders killed ({} replicas started in all) during {} issuances in {took:?}; \
@@ -345,8 +353,7 @@ async fn a_leader_stopped_past_its_lease_writes_nothing_when_it_resumes() {
         h.process(&leader).exit_status().map(|_| ())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    writes.assert_exactly_once(&names);
+    writes.assert_exactly_once(&names).await;
     let after_resume = audited_writes_by(&audit_log, &leader, resumed);
     assert!(after_resume.is_empty(), "{leader} wrote after it resumed: {after_resume:#?}");
     // The audit log does name it (so an empty list above means something): it wrote before.
@@ -394,8 +401,7 @@ async fn a_deleted_or_hijacked_lease_is_recovered_within_twice_its_duration() {
     .await;
     assert!(led - hijacked <= LEASE * 2, "led again after {:?} (lease {LEASE:?})", led - hijacked);
     replicas.until_issued(&mut h, &names, Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    writes.assert_exactly_once(&names);
+    writes.assert_exactly_once(&names).await;
 }
 
 /// kube-apiserver restarted mid-run, and etcd compacted so that watches resuming from before
@@ -425,8 +431,7 @@ async fn an_apiserver_restart_and_a_compacted_etcd_lose_nothing() {
     replicas.until_issued(&mut h, &names, Duration::from_secs(60)).await;
     let took = back.elapsed();
     assert!(took < Duration::from_secs(60), "issued {took:?} after the apiserver returned");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    writes.assert_exactly_once(&names);
+    writes.assert_exactly_once(&names).await;
     eprintln!("fault: all {} issued {took:?} after the apiserver's return", names.len());
 }
 
