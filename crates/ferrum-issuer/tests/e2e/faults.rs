@@ -8,14 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use ferrum::{CertificateRequest, Config, Issuer, IssuerKinds, IssuerReference, IssuerScope, run};
-use ferrum::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer};
 use ferrum_testenv::{ControlPlane, ControlPlaneOptions, TestEnv};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use serde::{Deserialize, Serialize};
 
+use crate::library::{FlakySigner, FlakySpec};
 use crate::support::*;
 
 /// Leader-election timings short enough for a test: a 4 s lease, 3 s renew deadline, 0.5 s
@@ -29,13 +28,6 @@ const FAST_ELECTION: [&str; 6] = [
     "500ms",
 ];
 const LEASE: Duration = Duration::from_secs(4);
-
-/// A CA Secret and a FerrumIssuer `ca` using it.
-async fn world_with_issuer(h: &Harness) {
-    let ca = make_ca("Fault CA", CaOptions::default());
-    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
-    h.create_issuer(IssuerScope::Namespaced, "ca", "ca").await;
-}
 
 /// Every certificate value each request of the namespace carried, in the order a watch saw
 /// them (a relist after a watch error repeats the current value; only changes are kept).
@@ -145,18 +137,6 @@ async fn all_issued(h: &Harness, names: &[String], within: Duration) {
     .await;
 }
 
-/// The Lease's holder, if any.
-async fn holder(h: &Harness) -> Option<String> {
-    let lease = h.api::<Lease>().get(&h.fullname()).await.ok()?;
-    lease.spec?.holder_identity.filter(|s| !s.is_empty())
-}
-
-fn signal(pid: u32, signal: libc::c_int) {
-    // SAFETY: kill(2) on a pid this test started; no memory is shared.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
-    assert_eq!(rc, 0, "kill({pid}, {signal})");
-}
-
 /// Replicas kept running like a Deployment would: one that exits is started again under a new
 /// name (a new pod).
 struct Replicas {
@@ -236,10 +216,10 @@ async fn three_replicas_with_the_leader_killed_every_few_seconds() {
             // On a fixed clock: whoever leads at the tick, if anyone alive does.
             Some(period) => {
                 tokio::time::sleep(period).await;
-                holder(&h).await
+                lease_holder(&h).await
             }
             // Once a new leader has led for 1.5 s.
-            None => match holder(&h).await.filter(|l| Some(l) != last_killed.as_ref()) {
+            None => match lease_holder(&h).await.filter(|l| Some(l) != last_killed.as_ref()) {
                 Some(leader) => {
                     tokio::time::sleep(Duration::from_millis(1500)).await;
                     Some(leader)
@@ -328,7 +308,7 @@ async fn a_leader_stopped_past_its_lease_writes_nothing_when_it_resumes() {
     h.start_ferrum_replica("ferrum-a", &FAST_ELECTION).await;
     h.start_ferrum_replica("ferrum-b", &FAST_ELECTION).await;
     let writes = Writes::watch(&h);
-    let leader = eventually("a leader", Duration::from_secs(30), || holder(&h)).await;
+    let leader = eventually("a leader", Duration::from_secs(30), || lease_holder(&h)).await;
     let other = if leader == "ferrum-a" { "ferrum-b" } else { "ferrum-a" };
     h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
     let mut names = create_requests(h.api(), "before", 10, 20).await;
@@ -340,7 +320,7 @@ async fn a_leader_stopped_past_its_lease_writes_nothing_when_it_resumes() {
     // Requests arrive while it is stopped; the other replica must take them.
     names.extend(create_requests(h.api(), "during", 20, 4).await);
     eventually("the other replica leads", Duration::from_secs(30), || async {
-        (holder(&h).await.as_deref() == Some(other)).then_some(())
+        (lease_holder(&h).await.as_deref() == Some(other)).then_some(())
     })
     .await;
     let wait = (LEASE * 2).saturating_sub(stopped.elapsed());
@@ -371,7 +351,7 @@ async fn a_deleted_or_hijacked_lease_is_recovered_within_twice_its_duration() {
     h.start_cert_manager(true).await;
     let mut replicas = Replicas::start(&mut h, 2).await;
     let writes = Writes::watch(&h);
-    eventually("a leader", Duration::from_secs(30), || holder(&h)).await;
+    eventually("a leader", Duration::from_secs(30), || lease_holder(&h)).await;
     h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
     let leases = h.api::<Lease>();
     let mut names = Vec::new();
@@ -380,7 +360,7 @@ async fn a_deleted_or_hijacked_lease_is_recovered_within_twice_its_duration() {
         let deleted = Instant::now();
         names.extend(create_requests(h.api(), &format!("del{round}"), 10, 20).await);
         let led = eventually("a replica leads again", LEASE * 2 + Duration::from_secs(2), || async {
-            replicas.running.contains(&holder(&h).await?).then_some(Instant::now())
+            replicas.running.contains(&lease_holder(&h).await?).then_some(Instant::now())
         })
         .await;
         assert!(led - deleted <= LEASE * 2, "round {round}: led again after {:?}", led - deleted);
@@ -395,7 +375,7 @@ async fn a_deleted_or_hijacked_lease_is_recovered_within_twice_its_duration() {
     let hijacked = Instant::now();
     names.extend(create_requests(h.api(), "ghost", 10, 20).await);
     let led = eventually("a replica takes the hijacked lease", Duration::from_secs(30), || async {
-        let holder = holder(&h).await?;
+        let holder = lease_holder(&h).await?;
         (holder != "ghost-replica").then_some(Instant::now())
     })
     .await;
@@ -435,24 +415,6 @@ async fn an_apiserver_restart_and_a_compacted_etcd_lose_nothing() {
     eprintln!("fault: all {} issued {took:?} after the apiserver's return", names.len());
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
-struct NoSpec {}
-
-/// Fails every signing attempt with a retryable error.
-struct AlwaysBusy;
-
-impl Signer for AlwaysBusy {
-    type Spec = NoSpec;
-
-    async fn check(&self, _: &IssuerContext<'_, NoSpec>) -> Result<Health, IssuerError> {
-        Ok(Health::ready("ok"))
-    }
-
-    async fn sign(&self, _: &SignRequest<'_>, _: &IssuerContext<'_, NoSpec>) -> Result<Signed, SignError> {
-        Err(SignError::Retryable("backend busy".into()))
-    }
-}
-
 /// A signer that always fails retryably, its controllers killed and started again every 3 s
 /// (each start is a new process as far as state goes: nothing in memory survives): the request
 /// still turns `Failed` once `--max-retry-duration` (12 s) has passed since its FIRST failure,
@@ -461,17 +423,17 @@ impl Signer for AlwaysBusy {
 async fn retries_count_from_the_first_failure_across_restarts() {
     let h = Harness::new("restarts").await;
     let kinds = IssuerKinds::new("restarts.e2e.ferrum.dev", "v1", "Restarts");
-    install_crds(&h.client, kinds.crds::<NoSpec>()).await;
+    install_crds(&h.client, kinds.crds::<FlakySpec>()).await;
     let ar = kinds.api_resource(IssuerScope::Namespaced);
-    let issuers: Api<Issuer<NoSpec>> = Api::namespaced_with(h.client.clone(), &h.ns, &ar);
-    issuers.create(&PostParams::default(), &Issuer::new("busy", &ar, NoSpec::default())).await.unwrap();
+    let issuers: Api<Issuer<FlakySpec>> = Api::namespaced_with(h.client.clone(), &h.ns, &ar);
+    issuers.create(&PostParams::default(), &Issuer::new("busy", &ar, FlakySpec::default())).await.unwrap();
     let max_retry = Duration::from_secs(12);
     let start = |client: kube::Client| {
         let mut config = Config::new(kinds.clone(), h.ns.clone());
         config.namespace = Some(h.ns.clone());
         config.max_retry_duration = max_retry;
         config.field_manager = "ferrum-e2e-restarts".into();
-        tokio::spawn(run(client, config, AlwaysBusy, std::future::pending()))
+        tokio::spawn(run(client, config, FlakySigner::failing_forever(), std::future::pending()))
     };
     let mut running = start(h.client.clone());
     let busy_ref = IssuerReference {
@@ -504,7 +466,7 @@ async fn retries_count_from_the_first_failure_across_restarts() {
     running.abort();
     let ready = failed.condition("Ready").unwrap();
     let message = ready.message.clone().unwrap_or_default();
-    assert!(message.contains("kept failing") && message.contains("backend busy"), "{message}");
+    assert!(message.contains("kept failing") && message.contains("backend unavailable"), "{message}");
     let failed_at = failed.status.as_ref().and_then(|s| s.failure_time.clone()).expect("failureTime").0;
     let after = failed_at.duration_since(first_failure);
     let after = Duration::try_from(after).unwrap();

@@ -17,17 +17,25 @@ use serde_json::json;
 use crate::support::*;
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
-struct FlakySpec {
+pub(crate) struct FlakySpec {
     note: String,
 }
 
 /// Fails `failures` times with a retryable error (or forever), then signs.
-struct FlakySigner {
+pub(crate) struct FlakySigner {
     failures: AtomicU32,
     forever: bool,
     attempts: Arc<Mutex<Vec<Instant>>>,
     ca: CaBundle,
     key: SoftwareKey,
+}
+
+impl FlakySigner {
+    /// A signer whose every attempt fails retryably.
+    pub(crate) fn failing_forever() -> Self {
+        let (ca, key) = signing_ca("Failing CA");
+        Self { failures: AtomicU32::new(0), forever: true, attempts: Arc::default(), ca, key }
+    }
 }
 
 impl Signer for FlakySigner {
@@ -637,14 +645,7 @@ async fn deleted_requests_leave_no_retry_state() {
     let h = Harness::new("deleted").await;
     let kinds = IssuerKinds::new("deleted.e2e.ferrum.dev", "v1", "Deleted");
     install_crds(&h.client, kinds.crds::<FlakySpec>()).await;
-    let ca = make_ca("Deleted CA", CaOptions::default());
-    let signer = FlakySigner {
-        failures: AtomicU32::new(0),
-        forever: true,
-        attempts: Arc::default(),
-        ca: CaBundle::parse(ca.cert_pem.as_bytes(), None).unwrap(),
-        key: SoftwareKey::from_pem(ca.key_pem.as_bytes()).unwrap(),
-    };
+    let signer = FlakySigner::failing_forever();
     let mut runtime = ferrum::runtime::RuntimeConfig::from_env("deleted");
     runtime.kubeconfig = Some(h.env.kubeconfig_path().to_owned());
     runtime.leader_election = None;

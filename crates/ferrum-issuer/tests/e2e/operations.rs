@@ -3,20 +3,8 @@
 use std::time::{Duration, Instant};
 
 use ferrum::IssuerScope;
-use k8s_openapi::api::coordination::v1::Lease;
 
 use crate::support::*;
-
-async fn world_with_issuer(h: &Harness) {
-    let ca = make_ca("Ops CA", CaOptions::default());
-    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
-    h.create_issuer(IssuerScope::Namespaced, "ca", "ca").await;
-}
-
-async fn holder(h: &Harness) -> Option<String> {
-    let lease = h.api::<Lease>().get(&h.fullname()).await.ok()?;
-    lease.spec?.holder_identity.filter(|s| !s.is_empty())
-}
 
 async fn issue(h: &Harness, name: &str, within: Duration) -> Duration {
     let start = Instant::now();
@@ -24,12 +12,6 @@ async fn issue(h: &Harness, name: &str, within: Duration) -> Duration {
     h.decide(name, true).await;
     h.request_reason(name, "Issued", within).await;
     start.elapsed()
-}
-
-fn signal(pid: u32, signal: libc::c_int) {
-    // SAFETY: kill(2) with a pid we started; no memory is shared.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
-    assert_eq!(rc, 0, "kill({pid}, {signal})");
 }
 
 fn log_of(h: &Harness, name: &str) -> String {
@@ -42,7 +24,7 @@ async fn two_replicas_one_leader_and_failover() {
     world_with_issuer(&h).await;
     h.start_ferrum_replica("ferrum-a", &[]).await;
     h.start_ferrum_replica("ferrum-b", &[]).await;
-    let leader = eventually("a leader", Duration::from_secs(30), || holder(&h)).await;
+    let leader = eventually("a leader", Duration::from_secs(30), || lease_holder(&h)).await;
     let follower = if leader == "ferrum-a" { "ferrum-b" } else { "ferrum-a" };
     h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
     let created = h.create_request("first", &csr_pem("first.example"), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
@@ -109,7 +91,7 @@ async fn two_replicas_one_leader_and_failover() {
     let took = issue(&h, "after-kill", Duration::from_secs(30)).await;
     eprintln!("after SIGKILL of the leader, a new request was issued in {took:?}");
     assert!(killed_at.elapsed() < Duration::from_secs(20), "issued within 20 s of SIGKILL ({:?})", killed_at.elapsed());
-    assert_eq!(holder(&h).await.as_deref(), Some(follower));
+    assert_eq!(lease_holder(&h).await.as_deref(), Some(follower));
 
     // A third replica joins; SIGTERM the leader: it releases the lease and the new one takes
     // over at once.
@@ -124,7 +106,7 @@ async fn two_replicas_one_leader_and_failover() {
         "issued within 5 s of SIGTERM ({:?})",
         terminated_at.elapsed()
     );
-    assert_eq!(holder(&h).await.as_deref(), Some("ferrum-c"));
+    assert_eq!(lease_holder(&h).await.as_deref(), Some("ferrum-c"));
     assert!(log_of(&h, follower).contains("released leadership"));
 }
 

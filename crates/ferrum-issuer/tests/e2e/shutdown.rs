@@ -7,23 +7,16 @@ use std::time::{Duration, Instant};
 
 use ferrum::IssuerScope;
 use ferrum_testenv::ProcessHandle;
-use k8s_openapi::api::coordination::v1::Lease;
 
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(5);
 
-fn sigterm(pid: u32) {
-    // SAFETY: kill(2) on a pid this test started; no memory is shared.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0, "kill({pid}, SIGTERM)");
-}
-
 /// Sends SIGTERM and returns how long the process took to exit; it must exit cleanly.
 async fn terminate(process: &ProcessHandle) -> Duration {
     assert!(process.exit_status().is_none(), "{} is still running before SIGTERM", process.name());
     let start = Instant::now();
-    sigterm(process.pid());
+    signal(process.pid(), libc::SIGTERM);
     loop {
         if let Some(status) = process.exit_status() {
             assert!(status.success(), "{} exited with {status}:\n{}", process.name(), process.log_tail(20));
@@ -45,11 +38,6 @@ async fn readyz(process: &ProcessHandle) -> u16 {
     http_get(&health, "/readyz").await.0
 }
 
-async fn holder(h: &Harness) -> Option<String> {
-    let lease = h.api::<Lease>().get(&h.fullname()).await.ok()?;
-    lease.spec?.holder_identity.filter(|s| !s.is_empty())
-}
-
 /// The requests watch can never list (its RBAC lacks list/watch): the caches never sync,
 /// `/readyz` says so, and SIGTERM still ends the process at once and frees the Lease.
 #[tokio::test(flavor = "multi_thread")]
@@ -68,11 +56,11 @@ async fn sigterm_before_the_caches_sync() {
     let process = h.process("ferrum-unsynced");
     process.wait_for_log_line("watch failed; retrying with backoff", Duration::from_secs(30)).await.unwrap();
     assert_eq!(readyz(process).await, 503, "not ready while a watch cannot list");
-    eventually("the lease held", Duration::from_secs(10), || holder(&h)).await;
+    eventually("the lease held", Duration::from_secs(10), || lease_holder(&h)).await;
     let took = terminate(process).await;
     eprintln!("SIGTERM before the caches synced: exited in {took:?}");
     assert!(took < LIMIT, "exited in {took:?}");
-    assert_eq!(holder(&h).await, None, "the lease was released");
+    assert_eq!(lease_holder(&h).await, None, "the lease was released");
 }
 
 /// The apiserver accepts the connection and never answers: the first list hangs. SIGTERM ends
@@ -125,7 +113,7 @@ async fn sigterm_while_waiting_for_the_lease_and_while_leading() {
     h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
     h.create_issuer(IssuerScope::Namespaced, "ca", "ca").await;
     h.start_ferrum_replica("ferrum-a", &[]).await;
-    let leader = eventually("a leader", Duration::from_secs(30), || holder(&h)).await;
+    let leader = eventually("a leader", Duration::from_secs(30), || lease_holder(&h)).await;
     assert_eq!(leader, "ferrum-a");
     h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
     h.start_ferrum_replica("ferrum-b", &[]).await;
@@ -134,10 +122,10 @@ async fn sigterm_while_waiting_for_the_lease_and_while_leading() {
     let took = terminate(h.process("ferrum-b")).await;
     eprintln!("SIGTERM while waiting for the lease: exited in {took:?}");
     assert!(took < LIMIT, "follower exited in {took:?}");
-    assert_eq!(holder(&h).await.as_deref(), Some("ferrum-a"), "the follower touched nothing");
+    assert_eq!(lease_holder(&h).await.as_deref(), Some("ferrum-a"), "the follower touched nothing");
 
     let took = terminate(h.process("ferrum-a")).await;
     eprintln!("SIGTERM while leading: exited in {took:?}");
     assert!(took < LIMIT, "leader exited in {took:?}");
-    assert_eq!(holder(&h).await, None, "the leader released the lease");
+    assert_eq!(lease_holder(&h).await, None, "the leader released the lease");
 }

@@ -423,3 +423,23 @@ pub fn make_intermediate(parent: &TestCa, common_name: &str, options: CaOptions)
     let cert = params.signed_by(&key, &issuer).expect("sign the intermediate");
     TestCa { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
 }
+
+/// A CA Secret `ca` and a FerrumIssuer `ca` using it, in the harness's namespace.
+pub async fn world_with_issuer(h: &Harness) {
+    let ca = make_ca("Test CA", CaOptions::default());
+    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
+    h.create_issuer(IssuerScope::Namespaced, "ca", "ca").await;
+}
+
+/// The holder of this test's Lease, if any.
+pub async fn lease_holder(h: &Harness) -> Option<String> {
+    let lease = h.api::<k8s_openapi::api::coordination::v1::Lease>().get(&h.fullname()).await.ok()?;
+    lease.spec?.holder_identity.filter(|s| !s.is_empty())
+}
+
+/// Sends `signal` to a process this test started.
+pub fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) on a pid this test started; no memory is shared.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal})");
+}
