@@ -155,7 +155,6 @@ impl<S: Signer> Context<S> {
         self.unwritten.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 
-    /// Counts a request outcome against the issuer it names.
     /// Whether the issuer `request` names is in the cache.
     fn issuer_exists(&self, request: &crate::api::CertificateRequest, scope: Option<IssuerScope>) -> bool {
         let Some(scope) = scope else {
@@ -179,6 +178,7 @@ impl<S: Signer> Context<S> {
         self.warned.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 
+    /// Counts a request outcome against the issuer it names.
     pub(crate) fn count_result(&self, request: &crate::api::CertificateRequest, reason: &str) {
         let issuer_ref = &request.spec.issuer_ref;
         let scope = self.config.kinds.scope_of(issuer_ref.group.as_deref(), issuer_ref.kind.as_deref());

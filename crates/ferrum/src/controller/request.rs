@@ -36,6 +36,7 @@ pub(super) async fn reconcile<S: Signer>(
         }
         Gate::Proceed(_) => {}
     }
+    // A request backing off waits it out, whatever woke it (our own Pending write, say).
     if let Some(remaining) = ctx.retries.backoff_remaining(&uid, Instant::now()) {
         return Ok(Action::requeue(remaining));
     }
@@ -79,9 +80,6 @@ pub(super) async fn reconcile<S: Signer>(
             apply(&ctx, &request, settle_outcome(&request, Outcome::Failed(message), &[], SystemTime::now())).await
         }
         Decision::Sign(checked) => {
-            if let Some(remaining) = ctx.retries.backoff_remaining(&uid, Instant::now()) {
-                return Ok(Action::requeue(remaining));
-            }
             let (Some(issuer), Some(spec)) = (issuer.as_ref(), spec) else {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             };
