@@ -3,9 +3,11 @@
 
 use crate::api::{CertificateRequest, Issuer, IssuerKinds, IssuerScope};
 use crate::reasons;
-use crate::x509::{
-    CertificateTemplate, NamePolicy, RequestedProfile, ValidatedCsr, certificate_template, check_names, parse_csr,
-};
+use std::collections::BTreeMap;
+
+use crate::policy::{CompiledPolicy, InvalidPolicy, PolicyInput, PolicyViolation};
+use crate::signer::Warning;
+use crate::x509::{CertificateTemplate, RequestedProfile, ValidatedCsr, certificate_template, check_names, parse_csr};
 
 /// Which issuer a request names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -141,19 +143,24 @@ pub(crate) fn issuer_readiness<S: Clone>(issuer: Option<&Issuer<S>>) -> IssuerRe
 pub(crate) enum Decision {
     /// Pending with this message, until the issuer changes.
     WaitForIssuer(String),
+    /// Pending with this message; look again soon (something the checks need is not known).
+    WaitBriefly(String),
     /// Failed for good with this message.
     Fail(String),
     /// Sign this.
-    Sign(Box<(ValidatedCsr, CertificateTemplate)>),
+    Sign(Box<CheckedRequest>),
 }
 
-/// Applies steps 6 to 8; `names` is the issuer's allowance beyond the default name rules.
+/// Applies steps 6 to 8 under the issuer's `policy` (its compilation: an issuer whose policy
+/// does not compile is not Ready, so a failure here is a stale cache) with the request
+/// namespace's labels when the policy needs them.
 pub(crate) fn decide(
     request: &CertificateRequest,
     key: &IssuerKey,
     kind: &str,
     issuer: IssuerReadiness,
-    names: &NamePolicy,
+    policy: Result<&CompiledPolicy, &InvalidPolicy>,
+    namespace_labels: Option<&BTreeMap<String, String>>,
 ) -> Decision {
     match issuer {
         IssuerReadiness::Missing => {
@@ -164,29 +171,77 @@ pub(crate) fn decide(
         }
         IssuerReadiness::Ready => {}
     }
-    match validate(request, names) {
+    let policy = match policy {
+        Ok(policy) => policy,
+        Err(invalid) => {
+            let reason = reasons::INVALID_POLICY;
+            return Decision::WaitForIssuer(format!("Referenced {kind} {key} is not ready: {reason}: {invalid}"));
+        }
+    };
+    match validate(request, policy, namespace_labels) {
         Ok(checked) => Decision::Sign(Box::new(checked)),
-        Err(message) => Decision::Fail(message),
+        Err(Refusal::Invalid(message)) => Decision::Fail(message),
+        Err(Refusal::NotYet(message)) => Decision::WaitBriefly(message),
     }
 }
 
-/// Step 8: the request must be readable, then the CSR's own checks, its names, the policy.
+/// A request that passed every check before signing.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CheckedRequest {
+    /// The checked CSR.
+    pub csr: ValidatedCsr,
+    /// The certificate to issue, its lifetime cut to the policy's maximum if need be.
+    pub template: CertificateTemplate,
+    /// How the certificate will differ from the request (said in the request's event).
+    pub warnings: Vec<Warning>,
+}
+
+/// Why [`validate`] did not pass a request.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The request breaks a rule: it fails for good, with this message.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something the checks need is not known yet (the namespace's labels): not a verdict.
+    #[error("{0}")]
+    NotYet(String),
+}
+
+/// Step 8: the request must be readable, then the CSR's own checks, its names, the profile,
+/// and the issuer's policy (with the request namespace's labels if the policy selects
+/// namespaces).
 pub fn validate(
     request: &CertificateRequest,
-    names: &NamePolicy,
-) -> Result<(ValidatedCsr, CertificateTemplate), String> {
+    policy: &CompiledPolicy,
+    namespace_labels: Option<&BTreeMap<String, String>>,
+) -> Result<CheckedRequest, Refusal> {
     if !request.spec.problems.is_empty() {
-        return Err(format!("the request cannot be read: {}", request.spec.problems.join("; ")));
+        return Err(Refusal::Invalid(format!("the request cannot be read: {}", request.spec.problems.join("; "))));
     }
-    let csr = parse_csr(&request.spec.request).map_err(|e| e.to_string())?;
-    check_names(&csr, names).map_err(|e| e.to_string())?;
+    let invalid = |e: &dyn std::fmt::Display| Refusal::Invalid(e.to_string());
+    let csr = parse_csr(&request.spec.request).map_err(|e| invalid(&e))?;
+    check_names(&csr, &policy.name_policy()).map_err(|e| invalid(&e))?;
     let profile = RequestedProfile {
         duration: request.spec.duration.clone(),
         is_ca: request.spec.is_ca,
         usages: request.spec.usages.clone(),
     };
-    let template = certificate_template(&profile, &csr).map_err(|e| e.to_string())?;
-    Ok((csr, template))
+    let mut template = certificate_template(&profile, &csr).map_err(|e| invalid(&e))?;
+    let input = PolicyInput {
+        namespace: request.metadata.namespace.as_deref().unwrap_or_default(),
+        namespace_labels,
+        csr: &csr,
+        template: &template,
+    };
+    let outcome = match policy.check(&input) {
+        Ok(outcome) => outcome,
+        Err(wait @ PolicyViolation::NamespaceLabelsUnknown { .. }) => return Err(Refusal::NotYet(wait.to_string())),
+        Err(violation) => return Err(invalid(&violation)),
+    };
+    template.duration = outcome.duration;
+    Ok(CheckedRequest { csr, template, warnings: outcome.warnings })
 }
 
 #[cfg(test)]
@@ -269,7 +324,7 @@ mod tests {
         let ar = kinds().api_resource(IssuerScope::Namespaced);
         let mut i = Issuer::new("ca", &ar, Default::default());
         i.metadata.generation = Some(generation);
-        i.status = ready.map(|c| IssuerStatus { conditions: vec![c] });
+        i.status = ready.map(|c| IssuerStatus { conditions: vec![c], ..Default::default() });
         i
     }
 
@@ -297,12 +352,24 @@ mod tests {
     fn decide_orders_issuer_before_validation() {
         let cr = request(G, None, vec![cond("Approved", "True", "ok")]); // empty spec.request
         let key = IssuerKey { scope: IssuerScope::Namespaced, namespace: Some("ns".into()), name: "ca".into() };
-        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Missing, &NamePolicy::default()) {
+        let policy = crate::policy::IssuerPolicy::default().compile(IssuerScope::Namespaced).unwrap();
+        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Missing, Ok(&policy), None) {
             Decision::WaitForIssuer(m) => assert_eq!(m, "Referenced FerrumIssuer ns/ca not found"),
             other => panic!("{other:?}"),
         }
-        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Ready, &NamePolicy::default()) {
+        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Ready, Ok(&policy), None) {
             Decision::Fail(m) => assert_eq!(m, "spec.request is empty"),
+            other => panic!("{other:?}"),
+        }
+        // A policy that no longer compiles (a stale cache: the issuer says Ready) holds the
+        // request, it does not fail it.
+        let selector = serde_json::json!({"namespaceSelector": {"matchLabels": {"a": "b"}}});
+        let invalid = serde_json::from_value::<crate::policy::IssuerPolicy>(selector)
+            .unwrap()
+            .compile(IssuerScope::Namespaced)
+            .unwrap_err();
+        match decide(&cr, &key, "FerrumIssuer", IssuerReadiness::Ready, Err(&invalid), None) {
+            Decision::WaitForIssuer(m) => assert!(m.contains("InvalidPolicy"), "{m}"),
             other => panic!("{other:?}"),
         }
     }

@@ -23,6 +23,7 @@ mod encoding;
 mod error;
 mod leader;
 mod metrics;
+pub mod policy;
 mod reasons;
 pub mod runtime;
 mod signer;
@@ -33,6 +34,6 @@ pub use api::{
     IssuerReference, IssuerScope, IssuerStatus, Parsed,
 };
 pub use controller::{Config, run};
-pub use decision::validate as validate_request;
+pub use decision::{CheckedRequest, Refusal, validate as validate_request};
 pub use error::Error;
 pub use signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer, Warning};

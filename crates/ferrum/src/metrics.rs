@@ -49,6 +49,15 @@ pub(crate) struct KindLabels {
     pub kind: String,
 }
 
+/// Labels of a deviation: a certificate that differs from what its request asked.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DeviationLabels {
+    /// Issuer kind.
+    pub kind: String,
+    /// What differs: the warning's reason, e.g. `DurationClamped`, `DurationClampedByPolicy`.
+    pub deviation: String,
+}
+
 /// The controllers' metrics.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -62,6 +71,8 @@ pub(crate) struct Metrics {
     pub retries_waiting: Gauge,
     /// Reconciles that failed (and were requeued).
     pub reconcile_errors: Family<ErrorLabels, Counter>,
+    /// Certificates issued that differ from what was asked, by kind of difference.
+    pub deviations: Family<DeviationLabels, Counter>,
 }
 
 impl Metrics {
@@ -73,6 +84,7 @@ impl Metrics {
             ca_not_after: Family::default(),
             retries_waiting: Gauge::default(),
             reconcile_errors: Family::default(),
+            deviations: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("ferrum");
         r.register(
@@ -84,6 +96,11 @@ impl Metrics {
         r.register("ca_not_after_timestamp_seconds", "The notAfter of each issuer's CA", metrics.ca_not_after.clone());
         r.register("retries_waiting", "Requests waiting to retry a failed signing", metrics.retries_waiting.clone());
         r.register("reconcile_errors", "Reconciles that failed and were requeued", metrics.reconcile_errors.clone());
+        r.register(
+            "certificate_deviations",
+            "Certificates issued that differ from what their request asked (each also said in the request's event), by kind of difference",
+            metrics.deviations.clone(),
+        );
         metrics
     }
 }

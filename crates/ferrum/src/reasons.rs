@@ -24,6 +24,8 @@ pub(crate) const ISSUED: &str = "Issued";
 pub(crate) const CHECKED: &str = "Checked";
 /// Issuer: the spec itself is wrong (no backend, two backends...).
 pub(crate) const INVALID_SPEC: &str = "InvalidSpec";
+/// Issuer: the policy cannot be applied.
+pub(crate) use crate::policy::INVALID_POLICY;
 /// Event: certificate lifetime cut to the CA's expiry.
 pub(crate) const DURATION_CLAMPED: &str = "DurationClamped";
 /// Event: the CA expires soon.

@@ -14,8 +14,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::IssuerScope;
+use crate::policy::IssuerPolicy;
 use crate::reasons::{CA_EXPIRED, DURATION_CLAMPED};
-use crate::x509::{CaSignError, CertificateTemplate, IssuedCertificate, NamePolicy, ValidatedCsr};
+use crate::x509::{CaSignError, CertificateTemplate, IssuedCertificate, ValidatedCsr};
 
 /// What a signer sees of an issuer.
 #[derive(Debug)]
@@ -110,6 +111,10 @@ impl From<CaSignError> for SignError {
     fn from(error: CaSignError) -> Self {
         match error {
             CaSignError::CaExpired => SignError::IssuerBroken(IssuerError::new(CA_EXPIRED, error.to_string())),
+            CaSignError::Constraint(message) => SignError::Permanent(message),
+            CaSignError::Unverifiable(message) => SignError::Permanent(format!(
+                "the certificate built for this request does not validate against the issuer's chain, so it was not published: {message}"
+            )),
             CaSignError::Encoding(message) => SignError::Permanent(message),
             CaSignError::Signing(message) => SignError::Retryable(message),
         }
@@ -215,10 +220,11 @@ pub trait Signer: Send + Sync + 'static {
         issuer: &IssuerContext<'_, Self::Spec>,
     ) -> impl Future<Output = Result<Signed, SignError>> + Send;
 
-    /// What this issuer accepts beyond the default name rules (see [`crate::x509::check_names`]):
-    /// by default, nothing.
-    fn name_policy(&self, _spec: &Self::Spec) -> NamePolicy {
-        NamePolicy::default()
+    /// The issuer's request policy (see [`crate::policy`]), enforced by the library before
+    /// [`Signer::sign`] is called. `None`, the default, is the default policy: any name the
+    /// CA may vouch for, any key Ferrum accepts, no CA certificates.
+    fn policy<'a>(&self, _spec: &'a Self::Spec) -> Option<&'a IssuerPolicy> {
+        None
     }
 
     /// Names of the Secrets (in the issuer's secret namespace) the spec depends on: a change to

@@ -18,7 +18,6 @@ use base64::engine::general_purpose::STANDARD;
 use ferrum::CertificateRequest;
 use ferrum::validate_request;
 use ferrum::x509::CaBundle;
-use ferrum::x509::NamePolicy;
 use ferrum::x509::PublishedUrls;
 use ferrum::x509::SoftwareKey;
 use ferrum::x509::sign_with_ca;
@@ -317,6 +316,7 @@ fn ferrum_signs_only_what_cert_manager_reads() {
     let bundle = CaBundle::parse(&std::fs::read(dir.path().join("ca.crt")).unwrap(), None).unwrap();
     let key = SoftwareKey::from_pem(&std::fs::read(dir.path().join("ca.key")).unwrap()).unwrap();
 
+    let default_policy = ferrum::policy::IssuerPolicy::default().compile(ferrum::IssuerScope::Namespaced).unwrap();
     let (mut signed, mut refused, mut oracle_ok) = (0, 0, 0);
     let mut refused_names = Vec::new();
     for ((name, request), answer) in inputs.iter().zip(&answers) {
@@ -328,7 +328,7 @@ fn ferrum_signs_only_what_cert_manager_reads() {
             "spec": {"request": request, "issuerRef": {"name": "ca", "group": "ferrum.dev"}},
         }))
         .unwrap_or_else(|e| panic!("{name}: reading a request must never fail: {e}"));
-        let Ok((csr, template)) = validate_request(&cr, &NamePolicy::default()) else {
+        let Ok(ferrum::CheckedRequest { csr, template, .. }) = validate_request(&cr, &default_policy, None) else {
             refused += 1;
             refused_names.push(name.as_str());
             continue;

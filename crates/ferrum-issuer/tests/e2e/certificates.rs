@@ -42,21 +42,6 @@ fn chain_of(cr: &CertificateRequest) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     (pem_certs(&status.certificate), pem_certs(&status.ca))
 }
 
-/// `openssl verify` of `leaf_pem` against the root `ca_pem`, with `untrusted_pem` as the
-/// intermediates: (verified, output).
-fn openssl_verify(ca_pem: &[u8], untrusted_pem: &[u8], leaf_pem: &[u8]) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca_pem).unwrap();
-    std::fs::write(dir.path().join("untrusted.pem"), untrusted_pem).unwrap();
-    std::fs::write(dir.path().join("leaf.pem"), leaf_pem).unwrap();
-    let mut args = vec!["verify", "-CAfile", "ca.pem"];
-    if !untrusted_pem.is_empty() {
-        args.extend(["-untrusted", "untrusted.pem"]);
-    }
-    args.push("leaf.pem");
-    openssl(dir.path(), &args)
-}
-
 /// The key usage bits of a certificate as names, and whether the extension is critical.
 fn key_usages(cert: &X509Certificate<'_>) -> (Vec<&'static str>, bool) {
     let ku = cert.key_usage().expect("keyUsage parses").expect("keyUsage present");
@@ -211,6 +196,7 @@ async fn published_urls_are_written_with_their_exact_values() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rsa_ed25519_ca_and_default_usage_certificates() {
     let (h, ca) = ready_world("keys", &[]).await;
+    h.allow_ca(IssuerScope::Namespaced, "ca").await;
     let ed25519 = &["-algorithm", "ED25519"][..];
     let cases: Vec<(&str, Vec<u8>, bool)> = vec![
         ("rsa", openssl_csr(RSA2048, "/CN=rsa.example", &["-addext", "subjectAltName=DNS:rsa.example"]), false),

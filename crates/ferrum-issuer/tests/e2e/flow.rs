@@ -122,14 +122,16 @@ fn assert_same_certificate(ours: &X509Certificate<'_>, theirs: &X509Certificate<
 }
 
 /// cert-manager (with its approver) and Ferrum side by side on one CA Secret `ca`: a
-/// FerrumIssuer `ferrum` (Ready) and cert-manager's CA Issuer `builtin`.
+/// FerrumIssuer `ferrum` (Ready, sub-CAs allowed) and cert-manager's CA Issuer `builtin`.
 async fn side_by_side(prefix: &str) -> Harness {
     let mut h = Harness::new(prefix).await;
     h.start_cert_manager(true).await;
     h.start_ferrum(&[]).await;
     let ca = make_ca("Compare CA", CaOptions::default());
     h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
-    h.create_issuer(IssuerScope::Namespaced, "ferrum", "ca").await;
+    // cert-manager's CA issuer signs sub-CAs; Ferrum's issuer must be told it may.
+    let spec = json!({"ca": {"secretName": "ca"}, "policy": {"allowCA": true}});
+    h.create_issuer_spec(IssuerScope::Namespaced, "ferrum", spec).await;
     let builtin: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
         "metadata": { "name": "builtin" }, "spec": { "ca": { "secretName": "ca" } },

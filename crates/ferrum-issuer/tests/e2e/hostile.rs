@@ -166,7 +166,7 @@ async fn hostile_requests_fail_with_the_exact_reason() {
     // An issuer that opts in to otherName issues the request the default refuses.
     let spec = FerrumIssuerSpec {
         ca: Some(CaIssuerSpec { secret_name: "ca".into(), ..Default::default() }),
-        policy: Some(IssuerPolicy { allowed_subject_alt_name_types: vec![SanType::OtherName] }),
+        policy: Some(IssuerPolicy { allowed_subject_alt_name_types: vec![SanType::OtherName], ..Default::default() }),
     };
     let issuer = ferrum::Issuer::new("upn", &kinds().api_resource(IssuerScope::Namespaced), spec);
     h.issuers(IssuerScope::Namespaced).create(&PostParams::default(), &issuer).await.unwrap();

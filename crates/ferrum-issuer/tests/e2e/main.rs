@@ -11,6 +11,7 @@ mod issuers;
 mod library;
 mod namespaces;
 mod operations;
+mod policy;
 mod requests;
 mod shutdown;
 mod support;

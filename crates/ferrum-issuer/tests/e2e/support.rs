@@ -123,6 +123,19 @@ impl Harness {
         self.issuers(scope).create(&PostParams::default(), &issuer).await.expect("create issuer");
     }
 
+    /// Creates a Ferrum issuer of `scope` whose spec is `spec` (JSON, as a user writes it).
+    pub async fn create_issuer_spec(&self, scope: IssuerScope, name: &str, spec: serde_json::Value) {
+        let spec: FerrumIssuerSpec = serde_json::from_value(spec).expect("issuer spec");
+        let issuer = Issuer::new(name, &kinds().api_resource(scope), spec);
+        self.issuers(scope).create(&PostParams::default(), &issuer).await.expect("create issuer");
+    }
+
+    /// Lets an issuer sign sub-CA requests (`spec.policy.allowCA`, off by default).
+    pub async fn allow_ca(&self, scope: IssuerScope, name: &str) {
+        let patch = json!({"spec": {"policy": {"allowCA": true}}});
+        self.issuers(scope).patch(name, &PatchParams::default(), &Patch::Merge(patch)).await.expect("allow CA");
+    }
+
     /// Waits until the issuer's Ready condition has `status` and returns its (reason, message).
     pub async fn issuer_ready(&self, scope: IssuerScope, name: &str, status: &str) -> (String, String) {
         let api = self.issuers(scope);
@@ -442,4 +455,19 @@ pub fn signal(pid: u32, signal: libc::c_int) {
     // SAFETY: kill(2) on a pid this test started; no memory is shared.
     let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
     assert_eq!(rc, 0, "kill({pid}, {signal})");
+}
+
+/// `openssl verify` of `leaf_pem` against the root `ca_pem`, with `untrusted_pem` as the
+/// intermediates: (verified, output).
+pub fn openssl_verify(ca_pem: &[u8], untrusted_pem: &[u8], leaf_pem: &[u8]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca_pem).unwrap();
+    std::fs::write(dir.path().join("untrusted.pem"), untrusted_pem).unwrap();
+    std::fs::write(dir.path().join("leaf.pem"), leaf_pem).unwrap();
+    let mut args = vec!["verify", "-CAfile", "ca.pem"];
+    if !untrusted_pem.is_empty() {
+        args.extend(["-untrusted", "untrusted.pem"]);
+    }
+    args.push("leaf.pem");
+    openssl(dir.path(), &args)
 }

@@ -33,13 +33,16 @@ pub struct IssuerStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+    /// The issuer's request policy in one line (see [`crate::policy`]), as last checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// Read leniently (field by field, see `api::lenient`): never fails.
 impl<'de> Deserialize<'de> for IssuerStatus {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut f = Fields::new("status", any_value(d)?);
-        Ok(Self { conditions: Condition::read_list(f.raw("conditions")) })
+        Ok(Self { conditions: Condition::read_list(f.raw("conditions")), policy: f.take("policy") })
     }
 }
 
@@ -149,6 +152,10 @@ impl IssuerKinds {
                         column("Reason", "string", r#".status.conditions[?(@.type=="Ready")].reason"#),
                         column("Message", "string", r#".status.conditions[?(@.type=="Ready")].message"#),
                         column("Age", "date", ".metadata.creationTimestamp"),
+                        CustomResourceColumnDefinition {
+                            priority: Some(1),
+                            ..column("Policy", "string", ".status.policy")
+                        },
                     ]),
                     ..Default::default()
                 }],
@@ -224,7 +231,7 @@ mod tests {
         assert_eq!(conditions["x-kubernetes-list-map-keys"], serde_json::json!(["type"]));
         let columns: Vec<_> =
             version["additionalPrinterColumns"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
-        assert_eq!(columns, ["Ready", "Reason", "Message", "Age"]);
+        assert_eq!(columns, ["Ready", "Reason", "Message", "Age", "Policy"]);
     }
 
     #[test]

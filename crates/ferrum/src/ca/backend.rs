@@ -10,10 +10,11 @@ use kube::api::Api;
 
 use super::reasons::*;
 use super::spec::{CaIssuerSpec, FerrumIssuerSpec};
+use crate::policy::IssuerPolicy;
 use crate::reasons::{CA_EXPIRING, INVALID_SPEC};
 use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer, Warning};
 use crate::x509::sign::days_until;
-use crate::x509::{CaBundle, NamePolicy, PublishedUrls, SigningKey, SoftwareKey, sign_with_ca};
+use crate::x509::{CaBundle, PublishedUrls, SigningKey, SoftwareKey, sign_with_ca};
 
 /// A CA that expires within this window gets a Warning event.
 pub(super) const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -207,10 +208,8 @@ impl Signer for CaSigner {
         Ok(sign_with_ca(&ca.bundle, &ca.key, request.template, &urls, SystemTime::now())?.into())
     }
 
-    fn name_policy(&self, spec: &FerrumIssuerSpec) -> NamePolicy {
-        NamePolicy::allowing(
-            spec.policy.as_ref().map(|p| p.allowed_subject_alt_name_types.as_slice()).unwrap_or_default(),
-        )
+    fn policy<'a>(&self, spec: &'a FerrumIssuerSpec) -> Option<&'a IssuerPolicy> {
+        spec.policy.as_ref()
     }
 
     fn secret_names(&self, spec: &FerrumIssuerSpec) -> Vec<String> {

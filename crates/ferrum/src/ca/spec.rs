@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::IssuerKinds;
-use crate::x509::SanType;
+pub use crate::policy::IssuerPolicy;
 
 /// Ferrum's kinds: `FerrumIssuer` and `FerrumClusterIssuer` in `ferrum.dev/v1alpha1`.
 pub fn kinds() -> IssuerKinds {
@@ -18,20 +18,11 @@ pub struct FerrumIssuerSpec {
     /// Sign with a CA certificate and private key stored in a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<CaIssuerSpec>,
-    /// Rules for requests beyond the defaults (not a backend).
+    /// What this issuer signs: names (patterns that may use the requesting namespace), keys,
+    /// lifetimes, usages, CA certificates, and for a cluster issuer which namespaces it serves.
+    /// Not a backend. Without it: any name the CA may vouch for, no CA certificates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<IssuerPolicy>,
-}
-
-/// What an issuer accepts beyond Ferrum's default request rules.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct IssuerPolicy {
-    /// subjectAltName types to accept although cert-manager's approvers cannot see them
-    /// (refused by default): `OtherName`, `X400Address`, `DirectoryName`, `EdiPartyName`,
-    /// `RegisteredID`.
-    #[serde(default, rename = "allowedSubjectAltNameTypes", skip_serializing_if = "Vec::is_empty")]
-    pub allowed_subject_alt_name_types: Vec<SanType>,
 }
 
 impl FerrumIssuerSpec {

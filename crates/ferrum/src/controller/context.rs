@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
@@ -13,7 +14,7 @@ use crate::api::{IssuerScope, WatchedIssuer};
 use crate::backoff::RetryTracker;
 use crate::decision::IssuerKey;
 use crate::leader::LeaderFence;
-use crate::metrics::{ErrorLabels, IssuerLabels, Metrics, ResultLabels};
+use crate::metrics::{DeviationLabels, ErrorLabels, IssuerLabels, Metrics, ResultLabels};
 use crate::signer::{Signed, Signer, Warning};
 
 /// Shared state of the controllers.
@@ -41,7 +42,16 @@ pub(crate) struct Context<S: Signer> {
     pub(crate) metrics: std::sync::Arc<Metrics>,
     /// With leader election: whether this replica may write now.
     leadership: Option<std::sync::Arc<LeaderFence>>,
+    /// Namespace labels read for namespace selectors, with when they were read.
+    namespace_labels: Mutex<HashMap<String, (Instant, Labels)>>,
 }
+
+/// A namespace's labels.
+pub(crate) type Labels = std::collections::BTreeMap<String, String>;
+
+/// How long namespace labels read for a selector are reused: a namespace taken out of a
+/// cluster issuer's selector is refused within this time.
+const NAMESPACE_LABELS_TTL: Duration = Duration::from_secs(10);
 
 impl<S: Signer> Context<S> {
     pub(crate) fn new(
@@ -66,7 +76,27 @@ impl<S: Signer> Context<S> {
             warned: Mutex::new(HashMap::new()),
             metrics,
             leadership,
+            namespace_labels: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The labels of `namespace`, for a cluster issuer's namespace selector: read with GET
+    /// (the only right Ferrum has on namespaces) and reused for [`NAMESPACE_LABELS_TTL`].
+    /// Entries past their time are dropped whenever one is added, so the cache holds only
+    /// the namespaces of the last few seconds' requests.
+    pub(crate) async fn namespace_labels(&self, namespace: &str) -> Result<Labels, crate::Error> {
+        {
+            let cache = self.namespace_labels.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, labels)) = cache.get(namespace).filter(|(at, _)| at.elapsed() < NAMESPACE_LABELS_TTL) {
+                return Ok(labels.clone());
+            }
+        }
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(self.client.clone());
+        let labels = api.get(namespace).await?.metadata.labels.unwrap_or_default();
+        let mut cache = self.namespace_labels.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, (at, _)| at.elapsed() < NAMESPACE_LABELS_TTL);
+        cache.insert(namespace.to_owned(), (Instant::now(), labels.clone()));
+        Ok(labels)
     }
 
     /// Fails unless this replica may write now: without leader election always; with it only
@@ -194,6 +224,17 @@ impl<S: Signer> Context<S> {
             reason: reason.to_owned(),
         };
         self.metrics.results.get_or_create(&labels).inc();
+    }
+
+    /// Counts the deviations of a certificate written for `request` (its warnings' reasons).
+    pub(crate) fn count_deviations(&self, request: &crate::api::CertificateRequest, deviations: &[String]) {
+        let issuer_ref = &request.spec.issuer_ref;
+        let scope = self.config.kinds.scope_of(issuer_ref.group.as_deref(), issuer_ref.kind.as_deref());
+        let kind = scope.map(|s| self.config.kinds.kind(s).to_owned()).unwrap_or_default();
+        for deviation in deviations {
+            let labels = DeviationLabels { kind: kind.clone(), deviation: deviation.clone() };
+            self.metrics.deviations.get_or_create(&labels).inc();
+        }
     }
 
     /// Counts a failed reconcile.

@@ -20,6 +20,7 @@ use super::status::issuer_status_patch;
 use crate::Error;
 use crate::api::{IssuerScope, Parsed, WatchedIssuer};
 use crate::metrics::IssuerLabels;
+use crate::policy::{CompiledPolicy, InvalidPolicy};
 use crate::signer::{IssuerContext, IssuerError, Signer};
 
 /// The context of one scope's controller.
@@ -82,8 +83,14 @@ pub(super) async fn reconcile<S: Signer>(
     ctx: Arc<Scoped<S>>,
 ) -> Result<Action, Error> {
     let shared = &ctx.shared;
-    let result = match &issuer.spec {
-        Parsed::Valid(spec) => {
+    // The policy first: a policy that cannot be applied makes the issuer unusable whatever its
+    // backend says. Its summary is published in the status when it can be.
+    let policy = issuer.spec.valid().map(|spec| compiled_policy(&shared.signer, spec, ctx.scope));
+    let summary = policy.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.summary());
+    let result = match (&issuer.spec, policy) {
+        (Parsed::Invalid(why), _) => Err(IssuerError::new(crate::reasons::INVALID_SPEC, why.clone())),
+        (_, Some(Err(invalid))) => Err(IssuerError::new(crate::reasons::INVALID_POLICY, invalid.message())),
+        (Parsed::Valid(spec), _) => {
             let issuer_ctx = IssuerContext {
                 scope: ctx.scope,
                 name: issuer.metadata.name.as_deref().unwrap_or_default(),
@@ -92,7 +99,6 @@ pub(super) async fn reconcile<S: Signer>(
             };
             shared.signer.check(&issuer_ctx).await
         }
-        Parsed::Invalid(why) => Err(IssuerError::new(crate::reasons::INVALID_SPEC, why.clone())),
     };
     if let Some(error) = check_not_made(&result, &issuer) {
         // The check could not be made; the issuer was fine at the last one. Keep it Ready
@@ -105,7 +111,7 @@ pub(super) async fn reconcile<S: Signer>(
         Ok(health) => Ok(health.message.as_str()),
         Err(e) => Err((e.reason.as_str(), e.message.as_str())),
     };
-    if write(shared, ctx.scope, &issuer, ready).await? {
+    if write(shared, ctx.scope, &issuer, ready, summary.as_deref()).await? {
         match &result {
             Ok(_) => info!(issuer = %issuer.name_any(), "issuer ready"),
             Err(e) => warn!(issuer = %issuer.name_any(), reason = %e.reason, message = %e.message, "issuer not ready"),
@@ -135,6 +141,15 @@ pub(super) async fn reconcile<S: Signer>(
     }
 }
 
+/// The issuer's policy, compiled: the signer's (see [`Signer::policy`]) or the default one.
+pub(super) fn compiled_policy<S: Signer>(
+    signer: &S,
+    spec: &S::Spec,
+    scope: IssuerScope,
+) -> Result<CompiledPolicy, InvalidPolicy> {
+    signer.policy(spec).cloned().unwrap_or_default().compile(scope)
+}
+
 /// How soon a check that could not be made is made again.
 const TRANSIENT_RECHECK: Duration = Duration::from_secs(5);
 
@@ -160,9 +175,10 @@ async fn write<S: Signer>(
     scope: IssuerScope,
     issuer: &WatchedIssuer<S::Spec>,
     ready: Result<&str, (&str, &str)>,
+    policy: Option<&str>,
 ) -> Result<bool, Error> {
     let kinds = &ctx.config.kinds;
-    let Some(patch) = issuer_status_patch(kinds, scope, issuer, ready, Time(Timestamp::now())) else {
+    let Some(patch) = issuer_status_patch(kinds, scope, issuer, ready, policy, Time(Timestamp::now())) else {
         return Ok(false);
     };
     write_issuer_status(ctx, scope, issuer, patch).await?;
@@ -219,7 +235,7 @@ mod tests {
             let mut issuer =
                 WatchedIssuer::new("ca", &kinds.api_resource(crate::IssuerScope::Namespaced), Parsed::Valid(()));
             let condition = Condition { type_: "Ready".into(), status: ready.into(), ..Default::default() };
-            issuer.status = Some(IssuerStatus { conditions: vec![condition] });
+            issuer.status = Some(IssuerStatus { conditions: vec![condition], ..Default::default() });
             issuer
         };
         let transient = Err(IssuerError::transient("SecretUnreadable", "timeout reading Secret ns/ca"));

@@ -10,14 +10,15 @@ use kube::{Resource, ResourceExt};
 use tracing::{debug, info, warn};
 
 use super::context::Context;
-use super::issuer::write_issuer_status;
+use super::issuer::{compiled_policy, write_issuer_status};
 use super::settle::{Attempt, RetryUpdate, Settlement, settle_outcome, settle_signing};
 use super::status::Outcome;
 use crate::Error;
 use crate::api::{CertificateRequest, IssuerScope, WatchedIssuer};
 use crate::backoff::RetryState;
-use crate::decision::{Decision, Gate, decide, gate, issuer_readiness, waits_on};
+use crate::decision::{CheckedRequest, Decision, Gate, IssuerReadiness, decide, gate, issuer_readiness, waits_on};
 use crate::metrics::KindLabels;
+use crate::policy::IssuerPolicy;
 use crate::signer::{IssuerContext, SignRequest, Signer};
 
 /// Reconciles one request.
@@ -71,10 +72,39 @@ pub(super) async fn reconcile<S: Signer>(
     let kind = ctx.config.kinds.kind(key.scope).to_owned();
     let issuer = ctx.issuer(&key);
     let spec = issuer.as_ref().and_then(|i| i.spec.valid());
-    let names = spec.map(|spec| ctx.signer.name_policy(spec)).unwrap_or_default();
-    match decide(&request, &key, &kind, issuer_readiness(issuer.as_deref()), &names) {
+    let readiness = issuer_readiness(issuer.as_deref());
+    let policy = match spec {
+        Some(spec) => compiled_policy(&ctx.signer, spec, key.scope),
+        None => IssuerPolicy::default().compile(key.scope),
+    };
+    // A cluster issuer that selects namespaces needs the request namespace's labels; read
+    // them only for a request that would otherwise be judged now.
+    let labels = match &policy {
+        Ok(p) if p.needs_namespace_labels() && readiness == IssuerReadiness::Ready => {
+            let namespace = request.metadata.namespace.as_deref().unwrap_or_default();
+            match ctx.namespace_labels(namespace).await {
+                Ok(labels) => Some(labels),
+                Err(e) => {
+                    // Not a verdict on the request: say why it waits, and look again.
+                    let message = format!(
+                        "cannot read the labels of namespace {namespace}, which the issuer's spec.policy.namespaceSelector needs: {e}"
+                    );
+                    warn!(request = %request.name_any(), namespace, error = %e, "reading namespace labels failed");
+                    let settled = settle_outcome(&request, Outcome::Pending(message), &[], SystemTime::now());
+                    return apply(&ctx, &request, Settlement { requeue: Some(Duration::from_secs(5)), ..settled })
+                        .await;
+                }
+            }
+        }
+        _ => None,
+    };
+    match decide(&request, &key, &kind, readiness, policy.as_ref(), labels.as_ref()) {
         Decision::WaitForIssuer(message) => {
             apply(&ctx, &request, settle_outcome(&request, Outcome::Pending(message), &[], SystemTime::now())).await
+        }
+        Decision::WaitBriefly(message) => {
+            let settled = settle_outcome(&request, Outcome::Pending(message), &[], SystemTime::now());
+            apply(&ctx, &request, Settlement { requeue: Some(Duration::from_secs(2)), ..settled }).await
         }
         Decision::Fail(message) => {
             apply(&ctx, &request, settle_outcome(&request, Outcome::Failed(message), &[], SystemTime::now())).await
@@ -83,7 +113,7 @@ pub(super) async fn reconcile<S: Signer>(
             let (Some(issuer), Some(spec)) = (issuer.as_ref(), spec) else {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             };
-            let (csr, template) = &*checked;
+            let CheckedRequest { csr, template, warnings, .. } = &*checked;
             let sign_request = SignRequest {
                 namespace: request.metadata.namespace.as_deref().unwrap_or_default(),
                 name: request.metadata.name.as_deref().unwrap_or_default(),
@@ -107,7 +137,11 @@ pub(super) async fn reconcile<S: Signer>(
                 None => {
                     ctx.may_write()?;
                     let started = std::time::Instant::now();
-                    let result = ctx.signer.sign(&sign_request, &issuer_ctx).await;
+                    let mut result = ctx.signer.sign(&sign_request, &issuer_ctx).await;
+                    // What the policy changed is said with what the signer changed.
+                    if let Ok(signed) = &mut result {
+                        signed.warnings.splice(0..0, warnings.iter().cloned());
+                    }
                     ctx.metrics
                         .signing_seconds
                         .get_or_create(&KindLabels { kind: kind.clone() })
@@ -186,6 +220,7 @@ async fn apply<S: Signer>(
     }
     let reason = settled.outcome.reason();
     ctx.count_result(request, reason);
+    ctx.count_deviations(request, &settled.deviations);
     ctx.metrics.retries_waiting.set(ctx.retries.waiting() as i64);
     if terminal {
         ctx.mark_finished(uid);

@@ -64,6 +64,9 @@ pub(crate) struct Settlement {
     pub(crate) requeue: Option<Duration>,
     /// Retry bookkeeping.
     pub(crate) retry: RetryUpdate,
+    /// How the certificate written differs from what was asked (the reasons of its warnings),
+    /// counted once the request patch is written.
+    pub(crate) deviations: Vec<String>,
 }
 
 impl Settlement {
@@ -99,7 +102,11 @@ fn settle_with_retry(
     let request_patch = request_status_patch(request, &outcome, retry_condition, time(now));
     let event = request_patch.as_ref().and_then(|_| event_for(&outcome, warnings));
     let retry = if matches!(outcome, Outcome::Pending(_)) { RetryUpdate::Keep } else { RetryUpdate::Forget };
-    Settlement { outcome, issuer_patch: None, request_patch, event, requeue: None, retry }
+    let deviations = match (&outcome, &request_patch) {
+        (Outcome::Issued { .. }, Some(_)) => warnings.iter().map(|w| w.reason.clone()).collect(),
+        _ => Vec::new(),
+    };
+    Settlement { outcome, issuer_patch: None, request_patch, event, requeue: None, retry, deviations }
 }
 
 /// What the request and its issuer say after a signing attempt.
@@ -166,7 +173,10 @@ pub(crate) fn settle_signing<S: Clone>(attempt: &Attempt<'_, S>, result: Result<
         }
         Err(SignError::IssuerBroken(error)) => {
             let broken = Err((error.reason.as_str(), error.message.as_str()));
-            let issuer_patch = issuer_status_patch(attempt.kinds, attempt.key.scope, attempt.issuer, broken, time(now));
+            // The policy summary stays as the issuer's last check wrote it.
+            let policy = attempt.issuer.status.as_ref().and_then(|s| s.policy.as_deref());
+            let issuer_patch =
+                issuer_status_patch(attempt.kinds, attempt.key.scope, attempt.issuer, broken, policy, time(now));
             let kind = attempt.kinds.kind(attempt.key.scope);
             let message =
                 format!("Referenced {kind} {} is not ready: {}: {}", attempt.key, error.reason, error.message);
@@ -240,7 +250,7 @@ mod tests {
         issuer.metadata.generation = Some(3);
         issuer.metadata.resource_version = Some("5".into());
         let ready = Condition { type_: "Ready".into(), status: "True".into(), ..Default::default() };
-        issuer.status = Some(IssuerStatus { conditions: vec![ready] });
+        issuer.status = Some(IssuerStatus { conditions: vec![ready], ..Default::default() });
         issuer
     }
 
@@ -269,6 +279,7 @@ mod tests {
             event: None,
             requeue: Some(wait),
             retry: RetryUpdate::Failed { state: after, wait },
+            deviations: vec![],
         }
     }
 
@@ -312,6 +323,7 @@ mod tests {
                     event: event(false, "Issued", ISSUED_MESSAGE),
                     requeue: None,
                     retry: RetryUpdate::Forget,
+                    deviations: vec![],
                 },
             },
             Case {
@@ -330,6 +342,7 @@ mod tests {
                     event: event(true, "Issued", &format!("{ISSUED_MESSAGE}; DurationClamped: cut to 3 days")),
                     requeue: None,
                     retry: RetryUpdate::Forget,
+                    deviations: vec!["DurationClamped".into()],
                 },
             },
             Case {
@@ -348,6 +361,7 @@ mod tests {
                     event: event(true, "Failed", "The issuer refused the request: name not allowed"),
                     requeue: None,
                     retry: RetryUpdate::Forget,
+                    deviations: vec![],
                 },
             },
             Case {
@@ -384,6 +398,7 @@ mod tests {
                     event: event(true, "Failed", "Signing kept failing for 600s (limit 600s): HSM busy"),
                     requeue: None,
                     retry: RetryUpdate::Forget,
+                    deviations: vec![],
                 },
             },
             Case {
@@ -400,6 +415,7 @@ mod tests {
                     event: None,
                     requeue: Some(Duration::from_secs(30)),
                     retry: RetryUpdate::Wait { wait: Duration::from_secs(30) },
+                    deviations: vec![],
                 },
             },
             Case {
@@ -427,6 +443,7 @@ mod tests {
                     event: None,
                     requeue: None,
                     retry: RetryUpdate::Keep,
+                    deviations: vec![],
                 },
             },
         ];

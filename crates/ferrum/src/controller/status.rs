@@ -103,27 +103,33 @@ pub(crate) fn issuer_status_patch<S: Clone>(
     scope: IssuerScope,
     issuer: &Issuer<S>,
     ready: Result<&str, (&str, &str)>,
+    policy: Option<&str>,
     now: Time,
 ) -> Option<Value> {
     let previous = issuer.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == reasons::READY));
+    let previous_policy = issuer.status.as_ref().and_then(|s| s.policy.as_deref());
     let (status, reason, message) = match ready {
         Ok(message) => (ConditionStatus::True, reasons::CHECKED, message),
         Err((reason, message)) => (ConditionStatus::False, reason, message),
     };
     let generation = issuer.metadata.generation;
     let condition = Condition::transition(reasons::READY, status, reason, message, generation, previous, now);
-    if previous.is_some_and(|p| p.same_meaning(&condition)) {
+    if previous.is_some_and(|p| p.same_meaning(&condition)) && previous_policy == policy {
         return None;
     }
     let mut metadata = json!({ "name": issuer.metadata.name, "resourceVersion": issuer.metadata.resource_version });
     if scope == IssuerScope::Namespaced {
         metadata["namespace"] = json!(issuer.metadata.namespace);
     }
+    let mut status = json!({ "conditions": [condition] });
+    if let Some(policy) = policy {
+        status["policy"] = json!(policy);
+    }
     Some(json!({
         "apiVersion": format!("{}/{}", kinds.group, kinds.version),
         "kind": kinds.kind(scope),
         "metadata": metadata,
-        "status": { "conditions": [condition] },
+        "status": status,
     }))
 }
 

@@ -123,6 +123,11 @@ pub struct CaBundle {
     intermediates_pem: String,
     /// PEM of the root, encoded once.
     root_pem: String,
+    /// The chain as OpenSSL objects for [`super::verify`], parsed at the first signing.
+    pub(crate) openssl: super::verify::OpenSslChain,
+    /// The name constraints and path lengths of every CA, read once for
+    /// [`super::ca_constraints`].
+    pub(crate) limits: super::ca_constraints::ChainLimits,
 }
 
 impl CaBundle {
@@ -140,7 +145,8 @@ impl CaBundle {
         let intermediates_pem =
             chain.iter().filter(|c| !c.self_issued()).map(|c| pem_encode("CERTIFICATE", &c.der)).collect();
         let root_pem = pem_encode("CERTIFICATE", &root.der);
-        Ok(Self { chain, root, intermediates_pem, root_pem })
+        let limits = super::ca_constraints::ChainLimits::of(&chain, &root);
+        Ok(Self { chain, root, intermediates_pem, root_pem, openssl: Default::default(), limits })
     }
 
     /// The issuing certificate.
@@ -160,13 +166,17 @@ impl CaBundle {
         &self.chain[0]
     }
 
-    /// What a certificate signed by this CA takes from it.
+    /// What a certificate signed by this CA takes from it. Its `not_after` is the earliest
+    /// expiry in the chain (root included): a certificate that outlives any of them would
+    /// stop validating before it expires.
     pub(crate) fn issuer_info(&self) -> IssuerInfo {
         let ca = self.issuing();
+        let chain_not_after =
+            self.chain.iter().chain(std::iter::once(&self.root)).map(|c| c.not_after).min().unwrap_or(ca.not_after);
         IssuerInfo {
             subject: ca.subject.clone(),
             key_id: ca.subject_key_id.clone().unwrap_or_else(|| key_identifier(&ca.public_key)),
-            not_after: ca.not_after,
+            not_after: chain_not_after,
         }
     }
 

@@ -2,6 +2,8 @@
 //! certificates with a CA held in memory ([`CaBundle`], [`SoftwareKey`], [`sign_with_ca`]) or
 //! with any [`SigningKey`] (an HSM, a remote service).
 
+pub(crate) mod ca_constraints;
+pub(crate) mod cert_names;
 pub(crate) mod chain;
 pub(crate) mod constraints;
 pub(crate) mod csr;
@@ -13,6 +15,7 @@ pub(crate) mod oids;
 pub(crate) mod pem;
 pub(crate) mod sign;
 pub(crate) mod template;
+pub(crate) mod verify;
 
 pub use chain::{CaBundle, CertFacts, ChainError, MAX_CHAIN_PEM_BYTES};
 pub use constraints::ConstraintError;

@@ -1,7 +1,15 @@
 //! Signing a template with a CA whose key signs here (in memory or through an HSM session).
+//!
+//! Guarded issuance: before anything is signed, the template's names and CA flag are checked
+//! against the name constraints and path lengths of every CA in the issuer's chain
+//! ([`super::ca_constraints`]); after it is signed, the certificate is validated against that
+//! chain by OpenSSL's RFC 5280 path validation ([`super::verify`]) at the instant it expires.
+//! A certificate that fails either is never returned, so never published.
 
 use std::time::SystemTime;
 
+use super::ca_constraints::check_ca_constraints;
+use super::cert_names::CertNames;
 use super::chain::CaBundle;
 use super::issue::{EncodeError, Lifetime, PublishedUrls, assemble, random_serial, tbs_certificate};
 use super::key::SigningKey;
@@ -27,6 +35,13 @@ pub enum CaSignError {
     /// The CA has expired.
     #[error("the CA has expired")]
     CaExpired,
+    /// The request is outside what the CA may vouch for: its name constraints, its path length.
+    #[error("{0}")]
+    Constraint(String),
+    /// The certificate built does not validate against the CA's chain (RFC 5280 path
+    /// validation); it was not published.
+    #[error("{0}")]
+    Unverifiable(String),
     /// The certificate could not be encoded (a bad URL in the issuer, say).
     #[error("{0}")]
     Encoding(String),
@@ -35,8 +50,9 @@ pub enum CaSignError {
     Signing(String),
 }
 
-/// Issues `template` from `ca` at `now`: lifetime clamped to the CA's expiry (and said so),
-/// random serial, the CA's chain in the answer.
+/// Issues `template` from `ca` at `now`: the CA's constraints checked first, lifetime clamped
+/// to the expiry of the CA's chain (and said so), random serial, the certificate validated
+/// against the chain before it is returned, the CA's chain in the answer.
 pub fn sign_with_ca(
     ca: &CaBundle,
     key: &impl SigningKey,
@@ -48,6 +64,9 @@ pub fn sign_with_ca(
     if now >= issuer.not_after {
         return Err(CaSignError::CaExpired);
     }
+    let names =
+        CertNames::of(template).map_err(|why| CaSignError::Constraint(format!("the request's names: {why}")))?;
+    check_ca_constraints(&names, template.is_ca, ca).map_err(|e| CaSignError::Constraint(e.to_string()))?;
     let lifetime = Lifetime::new(now, template.duration, issuer.not_after);
     let algorithm = key.algorithm();
     let encode_failed = |e: EncodeError| CaSignError::Encoding(e.to_string());
@@ -55,6 +74,7 @@ pub fn sign_with_ca(
         tbs_certificate(template, &issuer, &lifetime, &random_serial(), &algorithm, urls).map_err(encode_failed)?;
     let signature = key.sign(&tbs).map_err(|e| CaSignError::Signing(e.to_string()))?;
     let der = assemble(&tbs, &algorithm, &signature).map_err(encode_failed)?;
+    super::verify::verify_issued(&der, ca, lifetime.not_after).map_err(CaSignError::Unverifiable)?;
     Ok(IssuedCertificate {
         chain_pem: ca.chain_pem(&der),
         ca_pem: ca.ca_pem(),

@@ -221,12 +221,15 @@ fn requested_duration(text: Option<&str>) -> Result<Duration, PolicyError> {
 }
 
 /// cert-manager's usage names and what they mean.
-enum Usage {
+pub(crate) enum Usage {
+    /// A key usage bit.
     Key(KeyUsages),
+    /// An extended key usage.
     Extended(ObjectIdentifier),
 }
 
-fn usage(name: &str) -> Option<Usage> {
+/// What a cert-manager usage name means; `None` for a name cert-manager does not define.
+pub(crate) fn usage(name: &str) -> Option<Usage> {
     use KeyUsages::*;
     use Usage::{Extended, Key};
     Some(match name {
