@@ -4,21 +4,20 @@
 #
 #   docker build -t ferrum-issuer:0.1.0 .
 #
-# Built with cargo on Debian 12, run on distroless/cc: glibc, libssl3, libgcc, CA certificates
-# and nothing else (no shell, no package manager). The binary links glibc and OpenSSL 3
-# (libssl.so.3 and libcrypto.so.3, Debian's libssl3: every issued certificate is validated
-# with OpenSSL's path validation) dynamically, and aws-lc statically, so builder and runtime
-# must share glibc and libssl3: both are Debian 12 "bookworm" (distroless's base-debian12, under
-# cc-debian12, is exactly libc6 and libssl3).
-# A static musl build would allow distroless/static, but aws-lc and OpenSSL on musl are more
-# things to cross-compile for no gain in what the image can do.
+# Built with cargo on Debian 12, run on distroless/cc: glibc, libgcc, CA certificates and
+# nothing else (no shell, no package manager). The binary links glibc dynamically; aws-lc and
+# OpenSSL 3 (the `vendored` build of the openssl crate: every issued certificate is validated
+# with OpenSSL's path validation) are compiled from their bundled sources and linked
+# statically, so the image needs no libssl. Builder and runtime share a glibc: both are
+# Debian 12 "bookworm". A static musl build would allow distroless/static, but aws-lc and
+# OpenSSL on musl are more things to cross-compile for no gain in what the image can do.
 
 ARG RUST_VERSION=1.95
 
 FROM docker.io/library/rust:${RUST_VERSION}-slim-bookworm AS build
-# The openssl crate links the system libssl 3: its headers and pkg-config to find them.
+# OpenSSL's own build (openssl-src) needs make and perl.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libssl-dev pkg-config \
+ && apt-get install -y --no-install-recommends make perl \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Build AWS-LC from its bundled sources with the C compiler, not against a system library.

@@ -8,20 +8,7 @@ cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
 state=${FERRUM_DEMO_STATE:-${XDG_RUNTIME_DIR:-/tmp}/ferrum-demo}
 
-# The openssl CLI, and libssl-dev with pkg-config: the openssl crate links the system libssl 3
-# (issued certificates are validated with it, crates/ferrum/src/x509/verify.rs). Installed when
-# missing if we are root with apt-get, as .ci/run does; else said how.
-need=()
-command -v openssl >/dev/null || need+=(openssl)
-pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev pkg-config)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"
-  else
-    echo "missing: ${need[*]}; install them, e.g.: sudo apt-get install ${need[*]}" >&2
-    exit 1
-  fi
-fi
+. scripts/prereqs.sh
 
 echo "== building the control plane binaries (first time: ~20 min on 2 cores, with progress)"
 bin=$(tools/controlplane/build.sh | tail -n 1)/bin

@@ -78,6 +78,7 @@ impl Pattern {
             PatternKind::Uri => check_uri(&parts)?,
             PatternKind::CommonName => {}
         }
+        check_tenancy(&parts, kind)?;
         let has_placeholder = parts.contains(&Part::Namespace);
         let mut pattern = Self { text: text.to_owned(), kind, parts, fixed: Vec::new() };
         if !has_placeholder {
@@ -215,6 +216,64 @@ fn check_uri(parts: &[Part]) -> Result<(), String> {
     Ok(())
 }
 
+/// Keeps one namespace's names out of another's. A namespace name is a DNS label (letters,
+/// digits, `-`), so `{namespace}` must be set off by a character no namespace holds (`.`, `/`,
+/// `@`, `:`...): `{namespace}-*` would give namespace `a` the names of namespace `a-b`, and a
+/// `*` right next to it would do the same. And a `*` may not stand on the side of
+/// `{namespace}` that names its parent: in a DNS name (or an email's domain) that is the right
+/// (`{namespace}.*` gives `a` the name `a.b.svc.cluster.local`, inside `b`'s
+/// `*.b.svc.cluster.local`); in a URI the left (`spiffe://*/ns/{namespace}/*` gives `a` the URI
+/// `spiffe://x/ns/b/ns/a/y`, which a prefix check reads as `b`'s).
+fn check_tenancy(parts: &[Part], kind: PatternKind) -> Result<(), String> {
+    let edge = |part: Option<&Part>, last: bool| -> Option<char> {
+        match part? {
+            Part::Literal(text) => {
+                if last {
+                    text.chars().last()
+                } else {
+                    text.chars().next()
+                }
+            }
+            Part::Namespace => Some('a'),
+            Part::Star => Some('*'),
+        }
+    };
+    let joined = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '*');
+    for (i, part) in parts.iter().enumerate() {
+        if *part != Part::Namespace {
+            continue;
+        }
+        let before = edge(i.checked_sub(1).and_then(|j| parts.get(j)), true);
+        let after = edge(parts.get(i + 1), false);
+        if joined(before) || joined(after) {
+            return Err(format!(
+                "{PLACEHOLDER} must be set off by a character no namespace name holds (such as \".\", \"/\" or \"@\"), \
+                 or one namespace would match another's names (\"a\" those of \"a-b\")"
+            ));
+        }
+        let star_after = parts[i + 1..].contains(&Part::Star);
+        let star_before = parts[..i].contains(&Part::Star);
+        let in_domain = match kind {
+            PatternKind::Dns => true,
+            PatternKind::Email => parts[..i].iter().any(|p| matches!(p, Part::Literal(t) if t.contains('@'))),
+            _ => false,
+        };
+        if in_domain && star_after {
+            return Err(format!(
+                "a \"*\" after {PLACEHOLDER} in a domain lets one namespace take names inside another's \
+                 (\"a.b.example.com\" is inside \"b.example.com\"); put the \"*\" on the left"
+            ));
+        }
+        if kind == PatternKind::Uri && star_before {
+            return Err(format!(
+                "a \"*\" before {PLACEHOLDER} in a URI lets one namespace take URIs that read as another's \
+                 (\"spiffe://x/ns/b/ns/a\"); put the \"*\" after it"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Two-pointer wildcard matching: on a mismatch, the last `Many` seen takes one more byte and
 /// the match resumes after it. Earlier `Many`s never need revisiting, so there is no
 /// exponential backtracking.
@@ -309,7 +368,7 @@ mod tests {
             (Dns, "*.{namespace}.SVC.cluster.local", "a", "DB.A.svc.Cluster.Local", true),
             (Email, "*@{namespace}.example.com", "a", "Ops@A.Example.com", true),
             (Email, "*@{namespace}.example.com", "a", "ops@b.example.com", false),
-            (CommonName, "{namespace}-*", "a", "A-Service", true),
+            (CommonName, "{namespace}:*", "a", "A:Service", true),
             (Uri, "spiffe://cluster.local/ns/{namespace}/*", "a", "spiffe://cluster.local/ns/a/sa/x", true),
             (Uri, "spiffe://cluster.local/ns/{namespace}/*", "a", "spiffe://cluster.local/ns/b/sa/x", false),
             (Uri, "spiffe://cluster.local/ns/{namespace}/*", "a", "spiffe://cluster.local/ns/A/sa/x", false),
@@ -390,6 +449,38 @@ mod tests {
         ];
         for (kind, text, message) in table {
             assert_eq!(Pattern::parse(text, kind).unwrap_err(), message, "{kind:?} {text}");
+        }
+    }
+
+    /// Patterns that would let one namespace match another's names are refused; each
+    /// refusal names the reason.
+    #[test]
+    fn tenancy_of_patterns() {
+        use PatternKind::*;
+        for (kind, text, says) in [
+            (Dns, "{namespace}-*.example.com", "set off"),
+            (Dns, "*{namespace}.example.com", "set off"),
+            (Dns, "x{namespace}.example.com", "set off"),
+            (Dns, "{namespace}{namespace}.example.com", "set off"),
+            (CommonName, "{namespace}-svc", "set off"),
+            (Dns, "{namespace}.*", "after {namespace} in a domain"),
+            (Dns, "x.{namespace}.*.example.com", "after {namespace} in a domain"),
+            (Email, "ops@{namespace}.*", "after {namespace} in a domain"),
+            (Uri, "spiffe://*/ns/{namespace}/*", "before {namespace} in a URI"),
+            (Uri, "spiffe://cluster.local/ns/{namespace}-*", "set off"),
+        ] {
+            let error = Pattern::parse(text, kind).unwrap_err();
+            assert!(error.contains(says), "{kind:?} {text}: {error}");
+        }
+        for (kind, text) in [
+            (Dns, "*.{namespace}.svc.cluster.local"),
+            (Dns, "{namespace}.example.com"),
+            (Email, "*@{namespace}.example.com"),
+            (Email, "{namespace}.*@example.com"),
+            (Uri, "spiffe://cluster.local/ns/{namespace}/*"),
+            (CommonName, "{namespace}.svc"),
+        ] {
+            assert!(Pattern::parse(text, kind).is_ok(), "{kind:?} {text}");
         }
     }
 

@@ -130,4 +130,3 @@ impl std::fmt::Display for KeyAlgorithmName {
         f.write_str(self.as_str())
     }
 }
-

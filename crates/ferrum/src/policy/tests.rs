@@ -260,7 +260,7 @@ fn accepted_policies() {
     namespaced.as_object_mut().unwrap().remove("namespaceSelector");
     assert!(policy(namespaced).compile(IssuerScope::Namespaced).is_ok());
     let names = json!({"allowedNames": {
-        "commonNames": ["{namespace}-*"],
+        "commonNames": ["{namespace}:*"],
         "dnsNames": ["*.{namespace}.svc.cluster.local", "{namespace}.example.com", "_acme.{namespace}.example.com"],
         "ipRanges": ["10.0.0.0/8", "fd00::/8", "0.0.0.0/0", "192.0.2.7/32"],
         "uris": ["spiffe://cluster.local/ns/{namespace}/*", "urn:example:{namespace}"],
@@ -309,7 +309,7 @@ fn names() {
         "emails": ["*@{namespace}.example.com"],
     }}));
     let cns = compiled(
-        json!({"allowedNames": {"commonNames": ["{namespace}-*"], "dnsNames": ["*.{namespace}.example.com"]}}),
+        json!({"allowedNames": {"commonNames": ["{namespace}:*"], "dnsNames": ["*.{namespace}.example.com"]}}),
     );
     let no_cn = compiled(json!({"allowedNames": {"commonNames": [], "dnsNames": ["*.{namespace}.example.com"]}}));
     let ok = Ok(());
@@ -410,13 +410,13 @@ fn names() {
                 r#"spec.policy.allowedNames.emails: email address "ops@b.example.com" is not allowed for namespace "a" (allowed: "*@a.example.com")"#,
             ),
         ),
-        (&cns, "a", named(Some("a-web"), vec![dns("web.a.example.com")]), ok),
+        (&cns, "a", named(Some("a:web"), vec![dns("web.a.example.com")]), ok),
         (
             &cns,
             "a",
             named(Some("web.a.example.com"), vec![dns("web.a.example.com")]),
             Err(
-                r#"spec.policy.allowedNames.commonNames: commonName "web.a.example.com" is not allowed for namespace "a" (allowed: "a-*")"#,
+                r#"spec.policy.allowedNames.commonNames: commonName "web.a.example.com" is not allowed for namespace "a" (allowed: "a:*")"#,
             ),
         ),
         (&no_cn, "a", named(None, vec![dns("web.a.example.com")]), ok),
