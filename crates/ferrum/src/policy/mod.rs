@@ -205,8 +205,33 @@ impl IssuerPolicy {
     }
 }
 
+/// Most patterns (or IP ranges) in one `allowedNames` list: every name of every request is
+/// matched against the list, on workers all issuers share.
+pub const MAX_PATTERNS: usize = 256;
+/// Longest pattern, in bytes (a URI pattern may be long; a DNS name is at most 253).
+pub const MAX_PATTERN_BYTES: usize = 1024;
+
+/// Refuses a list longer than [`MAX_PATTERNS`] or holding a pattern longer than
+/// [`MAX_PATTERN_BYTES`].
+fn check_list_size(field: &str, texts: &[String]) -> Result<(), InvalidPolicy> {
+    if texts.len() > MAX_PATTERNS {
+        return Err(InvalidPolicy::new(format!(
+            "spec.policy.allowedNames.{field}: {} entries; at most {MAX_PATTERNS} are accepted",
+            texts.len()
+        )));
+    }
+    match texts.iter().position(|t| t.len() > MAX_PATTERN_BYTES) {
+        Some(i) => Err(InvalidPolicy::new(format!(
+            "spec.policy.allowedNames.{field}[{i}]: {} bytes; at most {MAX_PATTERN_BYTES} are accepted",
+            texts[i].len()
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn compile_names(names: &AllowedNames) -> Result<NameRules, InvalidPolicy> {
     let patterns = |field: &str, texts: &[String], kind| {
+        check_list_size(field, texts)?;
         texts
             .iter()
             .enumerate()
@@ -217,6 +242,7 @@ fn compile_names(names: &AllowedNames) -> Result<NameRules, InvalidPolicy> {
             })
             .collect::<Result<Vec<_>, _>>()
     };
+    check_list_size("ipRanges", &names.ip_ranges)?;
     let ips = names
         .ip_ranges
         .iter()

@@ -67,24 +67,29 @@ pub struct AllowedNames {
     /// Patterns for the subject's commonName, matched without regard to case. Unset: the
     /// commonName must match a `dnsNames` pattern.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256), inner(length(max = 1024)))]
     pub common_names: Option<Vec<String>>,
     /// Patterns for DNS names, matched without regard to case, e.g.
     /// `*.{namespace}.svc.cluster.local`. A requested wildcard such as `*.a.example.com` is
     /// matched as written: its `*` is an ordinary character.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(max = 1024)))]
     pub dns_names: Vec<String>,
     /// IP ranges in CIDR notation, e.g. `10.0.0.0/8` or `fd00::/8`. An IPv4 address matches
     /// only IPv4 ranges, an IPv6 address only IPv6 ranges.
     #[serde(default, rename = "ipRanges", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(max = 1024)))]
     pub ip_ranges: Vec<String>,
     /// Patterns for URIs, matched case-sensitively, e.g.
     /// `spiffe://cluster.local/ns/{namespace}/*`. URIs with `.` or `..` path segments or
     /// percent-encoded `.` or `/` are refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(max = 1024)))]
     pub uris: Vec<String>,
     /// Patterns for email addresses (subjectAltName and the subject's emailAddress), matched
     /// without regard to case, e.g. `*@{namespace}.example.com`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(max = 1024)))]
     pub emails: Vec<String>,
 }
 

@@ -785,3 +785,30 @@ fn go_durations() {
         assert_eq!(parse_go_duration(text), Ok(duration), "{text} reads back");
     }
 }
+
+/// One issuer's policy cannot make every request of the shared workers slow: lists and
+/// patterns are capped, at the exact limits.
+#[test]
+fn pattern_lists_and_lengths_are_capped() {
+    let many = |n: usize| (0..n).map(|i| format!("h{i}.example.com")).collect::<Vec<_>>();
+    let at_cap = json!({"allowedNames": {"dnsNames": many(MAX_PATTERNS)}});
+    assert!(policy(at_cap).compile(IssuerScope::Namespaced).is_ok());
+    let over = json!({"allowedNames": {"dnsNames": many(MAX_PATTERNS + 1)}});
+    assert_eq!(
+        policy(over).compile(IssuerScope::Namespaced).unwrap_err().message(),
+        "spec.policy.allowedNames.dnsNames: 257 entries; at most 256 are accepted"
+    );
+    let ranges: Vec<String> = (0..=MAX_PATTERNS).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
+    assert!(policy(json!({"allowedNames": {"ipRanges": ranges}})).compile(IssuerScope::Namespaced).is_err());
+    let long = |n: usize| format!("spiffe://x/{}", "a".repeat(n - 11));
+    assert!(
+        policy(json!({"allowedNames": {"uris": [long(MAX_PATTERN_BYTES)]}})).compile(IssuerScope::Namespaced).is_ok()
+    );
+    assert_eq!(
+        policy(json!({"allowedNames": {"uris": ["spiffe://x/a", long(MAX_PATTERN_BYTES + 1)]}}))
+            .compile(IssuerScope::Namespaced)
+            .unwrap_err()
+            .message(),
+        "spec.policy.allowedNames.uris[1]: 1025 bytes; at most 1024 are accepted"
+    );
+}
