@@ -18,6 +18,7 @@ async fn issuer_reports_each_broken_ca_precisely_and_recovers() {
     let other = make_ca("Other CA", CaOptions::default());
     let leaf = make_ca("Not a CA", CaOptions { is_ca: false, ..Default::default() });
     let expired = make_ca("Expired CA", CaOptions { expired: true, ..Default::default() });
+    let foreign_intermediate = make_intermediate(&other, "Other's intermediate", CaOptions::default());
 
     h.create_issuer(IssuerScope::Namespaced, "ca", "ca").await;
     let (reason, message) = h.issuer_ready(IssuerScope::Namespaced, "ca", "False").await;
@@ -50,6 +51,17 @@ async fn issuer_reports_each_broken_ca_precisely_and_recovers() {
             "expired",
             vec![("tls.crt", expired.cert_pem.as_bytes()), ("tls.key", expired.key_pem.as_bytes())],
             "CAExpired",
+        ),
+        (
+            // An intermediate of another root, with `good` as ca.crt: every certificate would
+            // fail path validation; the issuer says why and the request waits.
+            "chain that does not link",
+            vec![
+                ("tls.crt", foreign_intermediate.cert_pem.as_bytes()),
+                ("tls.key", foreign_intermediate.key_pem.as_bytes()),
+                ("ca.crt", good.cert_pem.as_bytes()),
+            ],
+            "InvalidChain",
         ),
     ];
     let mut created = false;

@@ -14,6 +14,7 @@ use crate::policy::IssuerPolicy;
 use crate::reasons::{CA_EXPIRING, INVALID_SPEC};
 use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer, Warning};
 use crate::x509::sign::days_until;
+use crate::x509::verify::verify_ca_chain;
 use crate::x509::{CaBundle, PublishedUrls, SigningKey, SoftwareKey, sign_with_ca};
 
 /// A CA that expires within this window gets a Warning event.
@@ -146,6 +147,14 @@ fn check_secret(namespace: &str, name: &str, secret: &Secret, now: SystemTime) -
             format!("the certificate in Secret {namespace}/{name} is not a CA (basicConstraints cA is not true)"),
         ));
     }
+    if !ca.may_sign_certificates {
+        return Err(IssuerError::new(
+            NOT_A_CA,
+            format!(
+                "the certificate in Secret {namespace}/{name} may not sign certificates (its keyUsage lacks keyCertSign)"
+            ),
+        ));
+    }
     if key.public_key() != ca.public_key.as_slice() {
         return Err(IssuerError::new(
             KEY_MISMATCH,
@@ -161,6 +170,12 @@ fn check_secret(namespace: &str, name: &str, secret: &Secret, now: SystemTime) -
             format!("the CA in Secret {namespace}/{name} is not valid yet"),
         ));
     }
+    // The chain itself: certificates that do not link, a ca.crt that is not the chain's root,
+    // an intermediate that expired or may not sign. Every certificate issued from it would fail
+    // the path validation after signing; the issuer is not Ready instead.
+    verify_ca_chain(&bundle, now).map_err(|why| {
+        IssuerError::new(INVALID_CHAIN, format!("the CA chain in Secret {namespace}/{name} does not validate: {why}"))
+    })?;
     Ok(LoadedCa { bundle, key })
 }
 
@@ -287,6 +302,87 @@ mod tests {
         let broken = Err(IssuerError::new(INVALID_SECRET, "now broken"));
         assert!(signer.store("ns", "ca", broken).is_err());
         assert!(signer.cached("ns", "ca").is_none(), "a Secret that no longer checks out is not signed with");
+    }
+
+    /// A CA `name` signed by `parent` (certificate and key PEM), valid `days` from now.
+    fn intermediate(
+        parent: &(String, String),
+        name: &str,
+        days: (i64, i64),
+        usages: Vec<rcgen::KeyUsagePurpose>,
+    ) -> (String, String) {
+        let parent_key = KeyPair::from_pem(&parent.1).unwrap();
+        let issuer = rcgen::Issuer::from_ca_cert_pem(&parent.0, parent_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = usages;
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now + time::Duration::days(days.0);
+        params.not_after = now + time::Duration::days(days.1);
+        (params.signed_by(&key, &issuer).unwrap().pem(), key.serialize_pem())
+    }
+
+    /// The chain in the Secret is validated when the issuer is checked: a chain that does not
+    /// link, a `ca.crt` that is not its root, an expired root, a CA that may not sign
+    /// certificates each make the issuer not Ready with the reason, not every request fail.
+    #[test]
+    fn broken_chains_make_the_issuer_not_ready() {
+        use rcgen::KeyUsagePurpose::{CrlSign, DigitalSignature, KeyCertSign};
+        let root = ca(true, (-1, 365));
+        let other_root = ca(true, (-1, 365));
+        let expired_root = ca(true, (-10, -1));
+        let good = intermediate(&root, "Intermediate 1", (-1, 30), vec![KeyCertSign, CrlSign]);
+        let second = intermediate(&good, "Intermediate 2", (-1, 20), vec![KeyCertSign]);
+        let under_expired = intermediate(&expired_root, "Under expired", (-1, 30), vec![KeyCertSign]);
+        let no_cert_sign = intermediate(&root, "No cert sign", (-1, 30), vec![DigitalSignature, CrlSign]);
+        let fields = |crt: String, key: &str, ca_crt: &str| {
+            vec![
+                ("tls.crt", crt.into_bytes()),
+                ("tls.key", key.as_bytes().to_vec()),
+                ("ca.crt", ca_crt.as_bytes().to_vec()),
+            ]
+        };
+        let check = |f: Vec<(&str, Vec<u8>)>| check_secret("ns", "s", &secret(&f), SystemTime::now());
+        assert!(check(fields(good.0.clone(), &good.1, &root.0)).is_ok(), "two levels, ca.crt the root");
+        let both = format!("{}{}", good.0, root.0);
+        assert!(check(fields(both, &good.1, "")).is_ok(), "the root inside tls.crt");
+        let three = format!("{}{}", second.0, good.0);
+        let three_levels = check(fields(three, &second.1, &root.0));
+        assert!(three_levels.is_ok(), "three levels: {three_levels:?}");
+        for (name, f, reason, says) in [
+            (
+                "ca.crt is another root",
+                fields(good.0.clone(), &good.1, &other_root.0),
+                INVALID_CHAIN,
+                // Both test roots have the same (empty) name: OpenSSL finds the other root by
+                // name and its key does not verify the intermediate.
+                "the CA chain in Secret ns/s does not validate: RFC 5280 path validation refused it: certificate signature failure (certificate at depth 0, the issuing CA)",
+            ),
+            (
+                "a link is missing",
+                fields(second.0.clone(), &second.1, &root.0),
+                INVALID_CHAIN,
+                "unable to get local issuer certificate",
+            ),
+            (
+                "the root has expired",
+                fields(under_expired.0.clone(), &under_expired.1, &expired_root.0),
+                INVALID_CHAIN,
+                "expired",
+            ),
+            (
+                "keyUsage without keyCertSign",
+                fields(no_cert_sign.0.clone(), &no_cert_sign.1, &root.0),
+                NOT_A_CA,
+                "the certificate in Secret ns/s may not sign certificates (its keyUsage lacks keyCertSign)",
+            ),
+        ] {
+            let error = check(f).expect_err(name);
+            assert_eq!(error.reason, reason, "{name}: {}", error.message);
+            assert!(error.message.contains(says), "{name}: {}", error.message);
+        }
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub mod reasons {
     pub const INVALID_SECRET: &str = "InvalidSecret";
     /// The certificate is not a CA.
     pub const NOT_A_CA: &str = "NotACA";
+    /// The CA's chain does not validate (does not link, `ca.crt` is not its root, a CA of it
+    /// expired or may not sign).
+    pub const INVALID_CHAIN: &str = "InvalidChain";
     /// The key does not belong to the certificate.
     pub const KEY_MISMATCH: &str = "KeyMismatch";
     pub use crate::reasons::CA_EXPIRED;

@@ -7,7 +7,7 @@ use der::{Decode, Encode};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::{BasicConstraints, SubjectKeyIdentifier};
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier};
 
 use super::issue::{IssuerInfo, key_identifier};
 use crate::encoding::pem_encode;
@@ -55,6 +55,8 @@ pub struct CertFacts {
     pub(crate) subject_key_id: Option<Vec<u8>>,
     /// Basic constraints `cA`.
     pub(crate) is_ca: bool,
+    /// Whether the key may sign certificates: no keyUsage extension, or one with keyCertSign.
+    pub(crate) may_sign_certificates: bool,
     /// `notBefore`.
     pub(crate) not_before: SystemTime,
     /// `notAfter`.
@@ -69,6 +71,10 @@ impl CertFacts {
         let is_ca = tbs.get_extension::<BasicConstraints>().map_err(malformed)?.is_some_and(|(_, bc)| bc.ca);
         let subject_key_id =
             tbs.get_extension::<SubjectKeyIdentifier>().map_err(malformed)?.map(|(_, ski)| ski.0.as_bytes().to_vec());
+        let may_sign_certificates = tbs
+            .get_extension::<KeyUsage>()
+            .map_err(malformed)?
+            .is_none_or(|(_, ku)| ku.0.contains(KeyUsages::KeyCertSign));
         Ok(Self {
             der: der.to_vec(),
             subject: tbs.subject().to_der().map_err(malformed)?,
@@ -76,12 +82,12 @@ impl CertFacts {
             public_key: tbs.subject_public_key_info().subject_public_key.raw_bytes().to_vec(),
             subject_key_id,
             is_ca,
+            may_sign_certificates,
             not_before: tbs.validity().not_before.to_system_time(),
             not_after: tbs.validity().not_after.to_system_time(),
         })
     }
 
-    /// Whether subject and issuer are the same name.
     /// The certificate's DER.
     pub fn der(&self) -> &[u8] {
         &self.der
