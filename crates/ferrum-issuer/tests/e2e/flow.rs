@@ -271,3 +271,69 @@ async fn same_certificate_as_cert_managers_ca_issuer_for_pss_and_sub_ca_requests
         }
     }
 }
+
+/// CAs held as intermediates, side by side with cert-manager's CA issuer on the same Secrets:
+/// two levels (`tls.crt` the intermediate, `ca.crt` the root) and three levels (`tls.crt` the
+/// issuing intermediate, its parent and the root). For the same request both issuers must
+/// write the same chain after the leaf in `status.certificate` and the same `status.ca`, and
+/// the leaves must agree as above.
+#[tokio::test(flavor = "multi_thread")]
+async fn same_chain_layout_as_cert_managers_ca_issuer_for_intermediates() {
+    let mut h = Harness::new("compare-chain").await;
+    h.start_cert_manager(true).await;
+    h.start_ferrum(&[]).await;
+    let root = make_ca("Chain Root", CaOptions::default());
+    let first = make_intermediate(&root, "Chain Intermediate 1", CaOptions::default());
+    let second = make_intermediate(&first, "Chain Intermediate 2", CaOptions::default());
+    let three_levels = format!("{}{}{}", second.cert_pem, first.cert_pem, root.cert_pem);
+    type SecretData<'a> = Vec<(&'a str, &'a [u8])>;
+    let secrets: [(&str, SecretData<'_>); 2] = [
+        (
+            "two-levels",
+            vec![
+                ("tls.crt", first.cert_pem.as_bytes()),
+                ("tls.key", first.key_pem.as_bytes()),
+                ("ca.crt", root.cert_pem.as_bytes()),
+            ],
+        ),
+        ("three-levels", vec![("tls.crt", three_levels.as_bytes()), ("tls.key", second.key_pem.as_bytes())]),
+    ];
+    let requests = h.cert_manager("CertificateRequest");
+    for (name, data) in &secrets {
+        h.create_secret(&h.ns, name, data).await;
+        h.create_issuer(IssuerScope::Namespaced, name, name).await;
+        let builtin: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+            "metadata": { "name": format!("{name}-builtin") }, "spec": { "ca": { "secretName": name } },
+        }))
+        .unwrap();
+        h.cert_manager("Issuer").create(&PostParams::default(), &builtin).await.expect("create Issuer");
+        h.issuer_ready(IssuerScope::Namespaced, name, "True").await;
+        let csr = csr_pem(&format!("{name}.example"));
+        for (who, issuer_ref) in [
+            ("ferrum", json!({"group": "ferrum.dev", "kind": "FerrumIssuer", "name": name})),
+            ("builtin", json!({"group": "cert-manager.io", "kind": "Issuer", "name": format!("{name}-builtin")})),
+        ] {
+            let object: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "cert-manager.io/v1", "kind": "CertificateRequest",
+                "metadata": {"name": format!("{name}-{who}")},
+                "spec": {"request": base64(&csr), "issuerRef": issuer_ref, "duration": "2160h"},
+            }))
+            .unwrap();
+            requests.create(&PostParams::default(), &object).await.expect("create CertificateRequest");
+        }
+    }
+    for (name, _) in &secrets {
+        let ours = h.request_reason(&format!("{name}-ferrum"), "Issued", Duration::from_secs(30)).await;
+        let theirs = h.request_reason(&format!("{name}-builtin"), "Issued", Duration::from_secs(30)).await;
+        let (ours, theirs) = (ours.status.unwrap(), theirs.status.unwrap());
+        let (ours_chain, theirs_chain) = (pem_certs(&ours.certificate), pem_certs(&theirs.certificate));
+        assert_eq!(ours_chain[1..], theirs_chain[1..], "{name}: status.certificate after the leaf");
+        assert_eq!(pem_certs(&ours.ca), pem_certs(&theirs.ca), "{name}: status.ca");
+        let (_, ours_leaf) = X509Certificate::from_der(&ours_chain[0]).unwrap();
+        let (_, theirs_leaf) = X509Certificate::from_der(&theirs_chain[0]).unwrap();
+        assert_same_certificate(&ours_leaf, &theirs_leaf, name);
+        let (ok, out) = openssl_verify(&ours.ca, &ours.certificate, &ours.certificate);
+        assert!(ok, "{name}: openssl verify of Ferrum's chain: {out}");
+    }
+}
