@@ -121,7 +121,8 @@ fn sign(
     let signature = key.sign(&tbs).map_err(|e| CaSignError::Signing(e.to_string()))?;
     let der = assemble(&tbs, &algorithm, &signature).map_err(encode_failed)?;
     if guard == Guard::On {
-        super::verify::verify_issued(&der, ca, lifetime.not_after).map_err(CaSignError::Unverifiable)?;
+        super::verify::verify_certificate(&der, ca, lifetime.not_after, &template.ext_key_usage)
+            .map_err(CaSignError::Unverifiable)?;
     }
     Ok(IssuedCertificate {
         chain_pem: ca.chain_pem(&der),

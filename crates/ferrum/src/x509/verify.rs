@@ -56,6 +56,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use const_oid::ObjectIdentifier;
 use der::Decode;
 use openssl::error::ErrorStack;
 use openssl::stack::Stack;
@@ -63,7 +64,7 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
 use openssl::x509::{X509, X509PurposeId, X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult};
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 
 use super::chain::CaBundle;
 use super::oids::eku;
@@ -75,11 +76,17 @@ pub(crate) const MAX_SUBJECT_CHARS: usize = 200;
 const REFUSED: &str = "RFC 5280 path validation refused it";
 
 /// Validates `leaf_der` against `ca`'s chain as of the instant `at`, the leaf's `notAfter` (in
-/// OpenSSL's terms one second earlier; see the module doc), for the purposes the leaf's
-/// extendedKeyUsage calls for. `Err` says, for a person, which rule was broken and by which
-/// certificate.
-pub(crate) fn verify_issued(leaf_der: &[u8], ca: &CaBundle, at: SystemTime) -> Result<(), String> {
-    let purposes = purposes_of(leaf_der)?;
+/// OpenSSL's terms one second earlier; see the module doc), for the purposes its
+/// extendedKeyUsage calls for, `ext_key_usage` (the signer built the certificate, so it passes
+/// them rather than have them read back from the DER). `Err` says, for a person, which rule was
+/// broken and by which certificate.
+pub(crate) fn verify_certificate(
+    leaf_der: &[u8],
+    ca: &CaBundle,
+    at: SystemTime,
+    ext_key_usage: &[ObjectIdentifier],
+) -> Result<(), String> {
+    let purposes = purposes(ext_key_usage);
     let openssl_failed = |e: ErrorStack| format!("OpenSSL could not run path validation: {e}");
     let leaf = X509::from_der(leaf_der).map_err(|e| format!("OpenSSL could not read the new certificate: {e}"))?;
     let path = ca.openssl.get(ca)?;
@@ -108,7 +115,7 @@ pub(crate) fn verify_ca_chain(ca: &CaBundle, at: SystemTime) -> Result<(), Strin
     validate(&cert, path, time, None, "the issuing CA").map_err(openssl_failed)?
 }
 
-/// A [`CaBundle`]'s certificates as OpenSSL objects, parsed at the first [`verify_issued`] and
+/// A [`CaBundle`]'s certificates as OpenSSL objects, parsed at the first validation and
 /// kept with the bundle: `d2i_X509` costs 20–30 µs a certificate with OpenSSL 3.6 (100–200 µs
 /// with 3.0, most of it decoding the public key through its provider decoders). Clones of
 /// the bundle share it. Only a successful parse is kept; a failed one is tried again next time.
@@ -263,19 +270,29 @@ fn readable_subject(subject: &[u8]) -> String {
     out
 }
 
-/// The OpenSSL purposes to validate for: from the leaf's extendedKeyUsage (see the module doc).
-/// `None` is a validation without a purpose.
-fn purposes_of(leaf_der: &[u8]) -> Result<Vec<Option<X509PurposeId>>, String> {
+/// [`verify_certificate`] with the extended key usages read from the certificate itself.
+#[cfg(test)]
+pub(crate) fn verify_issued(leaf_der: &[u8], ca: &CaBundle, at: SystemTime) -> Result<(), String> {
     let unreadable = |e: der::Error| format!("the new certificate does not parse: {e}");
     let cert = Certificate::from_der(leaf_der).map_err(unreadable)?;
-    let ekus = cert.tbs_certificate().get_extension::<ExtendedKeyUsage>().map_err(unreadable)?.map(|(_, e)| e.0);
-    let has = |oid| ekus.as_ref().is_some_and(|ekus| ekus.contains(&oid));
-    Ok(match (has(eku::SERVER_AUTH), has(eku::CLIENT_AUTH)) {
+    let ekus = cert
+        .tbs_certificate()
+        .get_extension::<x509_cert::ext::pkix::ExtendedKeyUsage>()
+        .map_err(unreadable)?
+        .map(|(_, e)| e.0);
+    verify_certificate(leaf_der, ca, at, &ekus.unwrap_or_default())
+}
+
+/// The OpenSSL purposes to validate for, from the leaf's extendedKeyUsage (see the module doc).
+/// `None` is a validation without a purpose.
+fn purposes(ext_key_usage: &[ObjectIdentifier]) -> Vec<Option<X509PurposeId>> {
+    let has = |oid| ext_key_usage.contains(&oid);
+    match (has(eku::SERVER_AUTH), has(eku::CLIENT_AUTH)) {
         (true, true) => vec![Some(X509PurposeId::SSL_SERVER), Some(X509PurposeId::SSL_CLIENT)],
         (true, false) => vec![Some(X509PurposeId::SSL_SERVER)],
         (false, true) => vec![Some(X509PurposeId::SSL_CLIENT)],
         (false, false) => vec![None],
-    })
+    }
 }
 
 /// Seconds since the epoch at which to validate: one second before `at` (OpenSSL's `notAfter`
