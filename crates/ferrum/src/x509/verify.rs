@@ -27,7 +27,7 @@
 //!   With a purpose, OpenSSL checks the leaf (its EKU, and a keyUsage compatible with TLS:
 //!   digitalSignature, keyEncipherment or keyAgreement for a server; digitalSignature or
 //!   keyAgreement for a client) and every CA, the root included: an EKU, if present, must include
-//!   the purpose's key purpose (OpenSSL 3.0 does not let anyExtendedKeyUsage stand in for it: a
+//!   the purpose's key purpose (OpenSSL 3.0 and 3.6 do not let anyExtendedKeyUsage stand in for it: a
 //!   CA whose EKU is only anyExtendedKeyUsage is refused). Without a purpose (a leaf
 //!   without EKU, or with only other purposes such as codeSigning), no EKU is checked at all:
 //!   OpenSSL has no purpose for the other key purposes that constrains the CAs' EKU the same way.
@@ -513,6 +513,20 @@ mod tests {
         let intermediate = Ca::new("Intermediate", Some(&root), |p| p.extended_key_usages = CLIENT.to_vec());
         let err = refused(leaf("a.example.com", BOTH, &intermediate), &bundle(&[&intermediate], Some(&root)));
         assert!(err.contains("unsuitable certificate purpose") && err.contains("\"CN=Intermediate\""), "{err}");
+    }
+
+    /// What the bundled OpenSSL does with a CA whose only extended key usage is
+    /// anyExtendedKeyUsage (cert-manager's CA issuer signs under it): pinned so that a change
+    /// of OpenSSL that changes the answer is seen (docs/policy.md says which it is).
+    #[test]
+    fn a_ca_whose_only_extended_key_usage_is_any() {
+        let root = Ca::new("Root", None, |p| p.extended_key_usages = vec![ExtendedKeyUsagePurpose::Any]);
+        let ca = bundle(&[&root], None);
+        let server = leaf("a.example.com", SERVER, &root);
+        let err = refused(server, &ca);
+        assert!(err.contains("unsuitable certificate purpose") && err.contains("depth 1"), "{err}");
+        let plain = leaf("a.example.com", &[], &root);
+        assert_eq!(verify_issued(&plain.0, &ca, plain.1), Ok(()), "no purpose, no EKU check");
     }
 
     /// Test 6: an intermediate that expires before the leaf; one that expires with it is fine.
