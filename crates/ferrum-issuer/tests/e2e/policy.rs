@@ -302,3 +302,63 @@ async fn a_certificate_the_chain_does_not_validate_is_never_published() {
     let message = failed(&h, "client").await;
     assert!(message.contains("does not validate against the issuer's chain"), "{message}");
 }
+
+/// Without the right to read namespaces (the chart's `get` on namespaces taken out), a request
+/// to a cluster issuer that selects namespaces waits, saying why, instead of failing.
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_namespace_labels_hold_the_request_without_failing_it() {
+    let mut h = Harness::new("nolabels").await;
+    let replica = h.fullname();
+    h.start_ferrum_with_rbac(&replica, &[], |objects| {
+        for role in objects.iter_mut().filter(|o| o["kind"] == "ClusterRole") {
+            if let Some(rules) = role["rules"].as_array_mut() {
+                rules.retain(|rule| rule["resources"] != json!(["namespaces"]));
+            }
+        }
+    })
+    .await;
+    let name = format!("selects-{}", h.ns);
+    let policy = json!({"policy": {"namespaceSelector": {"matchLabels": {"e2e.ferrum.dev/any": "yes"}}}});
+    issuer_with(&h, IssuerScope::Cluster, CLUSTER_RESOURCE_NAMESPACE, &name, &ca_with("Selecting CA", |_| {}), policy)
+        .await;
+    h.issuer_ready(IssuerScope::Cluster, &name, "True").await;
+    request(&h, "held", csr_pem("held.example.com"), (IssuerScope::Cluster, &name), json!({})).await;
+    let cr = h.request_reason("held", "Pending", Duration::from_secs(20)).await;
+    let message = ready_message(&cr);
+    assert!(message.contains("cannot read the labels of namespace") && message.contains(&h.ns), "{message}");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let cr: CertificateRequest = h.api::<CertificateRequest>().get("held").await.unwrap();
+    assert_eq!(cr.condition("Ready").and_then(|c| c.reason.clone()).as_deref(), Some("Pending"), "still waiting");
+    h.issuers(IssuerScope::Cluster).delete(&name, &Default::default()).await.expect("delete the issuer");
+}
+
+/// A root that expires before the issuing intermediate: the leaf's lifetime is cut to the root's
+/// expiry (a certificate that outlives its root would stop validating first), and the Issued
+/// event says so; the chain verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lifetime_is_cut_to_the_earliest_expiry_in_the_chain() {
+    let mut h = Harness::new("chainclamp").await;
+    h.start_ferrum(&[]).await;
+    let root = make_ca("Short Root", CaOptions { days: 10, ..Default::default() });
+    let intermediate = make_intermediate(&root, "Long Intermediate", CaOptions { days: 365, ..Default::default() });
+    let data = [
+        ("tls.crt", intermediate.cert_pem.as_bytes()),
+        ("tls.key", intermediate.key_pem.as_bytes()),
+        ("ca.crt", root.cert_pem.as_bytes()),
+    ];
+    h.create_secret(&h.ns, "clamp", &data).await;
+    h.create_issuer(IssuerScope::Namespaced, "clamp", "clamp").await;
+    h.issuer_ready(IssuerScope::Namespaced, "clamp", "True").await;
+    request(&h, "long", csr_pem("long.example.com"), (IssuerScope::Namespaced, "clamp"), json!({"duration": "2160h"}))
+        .await;
+    let (leaf, chain) = issued(&h, "long").await;
+    let (_, cert) = X509Certificate::from_der(&leaf).unwrap();
+    let root_der = pem_certs(root.cert_pem.as_bytes()).remove(0);
+    let (_, root_cert) = X509Certificate::from_der(&root_der).unwrap();
+    assert_eq!(cert.validity().not_after, root_cert.validity().not_after, "the leaf expires with the root");
+    let events = h.settled_events_about("long").await;
+    let clamped = events.iter().any(|e| e.note.as_deref().is_some_and(|n| n.contains("DurationClamped")));
+    assert!(clamped, "the Issued event says the lifetime was cut: {events:?}");
+    let (ok, out) = openssl_verify(root.cert_pem.as_bytes(), intermediate.cert_pem.as_bytes(), &chain);
+    assert!(ok, "{out}");
+}
