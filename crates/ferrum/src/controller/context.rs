@@ -211,9 +211,9 @@ impl<S: Signer> Context<S> {
     /// Counts a request outcome against the issuer it names.
     pub(crate) fn count_result(&self, request: &crate::api::CertificateRequest, reason: &str) {
         let issuer_ref = &request.spec.issuer_ref;
-        let scope = self.config.kinds.scope_of(issuer_ref.group.as_deref(), issuer_ref.kind.as_deref());
+        let (scope, kind) = self.issuer_kind(request);
         let labels = ResultLabels {
-            kind: scope.map(|s| self.config.kinds.kind(s).to_owned()).unwrap_or_default(),
+            kind,
             namespace: match scope {
                 Some(IssuerScope::Namespaced) => request.metadata.namespace.clone().unwrap_or_default(),
                 _ => String::new(),
@@ -226,11 +226,17 @@ impl<S: Signer> Context<S> {
         self.metrics.results.get_or_create(&labels).inc();
     }
 
-    /// Counts the deviations of a certificate written for `request` (its warnings' reasons).
-    pub(crate) fn count_deviations(&self, request: &crate::api::CertificateRequest, deviations: &[String]) {
+    /// The scope of the issuer `request` names, and its kind as a metric label (empty if not
+    /// one of ours).
+    fn issuer_kind(&self, request: &crate::api::CertificateRequest) -> (Option<IssuerScope>, String) {
         let issuer_ref = &request.spec.issuer_ref;
         let scope = self.config.kinds.scope_of(issuer_ref.group.as_deref(), issuer_ref.kind.as_deref());
-        let kind = scope.map(|s| self.config.kinds.kind(s).to_owned()).unwrap_or_default();
+        (scope, scope.map(|s| self.config.kinds.kind(s).to_owned()).unwrap_or_default())
+    }
+
+    /// Counts the deviations of a certificate written for `request` (its warnings' reasons).
+    pub(crate) fn count_deviations(&self, request: &crate::api::CertificateRequest, deviations: &[String]) {
+        let (_, kind) = self.issuer_kind(request);
         for deviation in deviations {
             let labels = DeviationLabels { kind: kind.clone(), deviation: deviation.clone() };
             self.metrics.deviations.get_or_create(&labels).inc();

@@ -109,10 +109,10 @@ pub(crate) fn verify_ca_chain(ca: &CaBundle, at: SystemTime) -> Result<(), Strin
         return Ok(());
     }
     let openssl_failed = |e: ErrorStack| format!("OpenSSL could not run path validation: {e}");
-    let cert = X509::from_der(issuing).map_err(|e| format!("OpenSSL could not read the issuing CA: {e}"))?;
     let path = ca.openssl.get(ca)?;
-    let time = at.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    validate(&cert, path, time, None, "the issuing CA").map_err(openssl_failed)?
+    // The issuing CA is not the root, so it is the first of the parsed untrusted certificates.
+    let cert = path.untrusted.iter().next().ok_or("the CA's chain holds no issuing certificate")?;
+    validate(cert, path, unix_seconds(at), None, "the issuing CA").map_err(openssl_failed)?
 }
 
 /// A [`CaBundle`]'s certificates as OpenSSL objects, parsed at the first validation and
@@ -298,8 +298,12 @@ fn purposes(ext_key_usage: &[ObjectIdentifier]) -> Vec<Option<X509PurposeId>> {
 /// Seconds since the epoch at which to validate: one second before `at` (OpenSSL's `notAfter`
 /// is exclusive; see the module doc), never before the epoch.
 fn verification_time(at: SystemTime) -> i64 {
-    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    i64::try_from(secs).unwrap_or(i64::MAX).saturating_sub(1).max(0)
+    unix_seconds(at).saturating_sub(1).max(0)
+}
+
+/// Whole seconds since the epoch (0 before it), as OpenSSL takes a verification time.
+fn unix_seconds(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
