@@ -225,6 +225,25 @@ async fn a_bad_policy_is_reported_on_the_issuer_and_can_be_fixed() {
     let (reason, message) = h.issuer_ready(IssuerScope::Namespaced, "minmax", "False").await;
     assert_eq!(reason, "InvalidPolicy", "an impossible range: {message}");
 
+    // A pattern that would let one namespace match another's names (`a` those of `a-b`).
+    let leaky = json!({"policy": {"allowedNames": {"dnsNames": ["{namespace}-*.example.com"]}}});
+    issuer_with(&h, IssuerScope::Namespaced, &ns, "leaky", &ca, leaky).await;
+    let (reason, message) = h.issuer_ready(IssuerScope::Namespaced, "leaky", "False").await;
+    assert_eq!(reason, "InvalidPolicy", "{message}");
+    assert!(message.contains("set off"), "{message}");
+    // More patterns than one issuer may carry: the apiserver refuses the object (the CRD's
+    // maxItems), before Ferrum ever reads it.
+    let too_many: Vec<String> = (0..257).map(|i| format!("h{i}.example.com")).collect();
+    let spec = json!({"ca": {"secretName": "p"}, "policy": {"allowedNames": {"dnsNames": too_many}}});
+    let issuer = ferrum::Issuer::new(
+        "too-many",
+        &ferrum::ca::kinds().api_resource(IssuerScope::Namespaced),
+        serde_json::from_value::<ferrum::ca::FerrumIssuerSpec>(spec).expect("spec"),
+    );
+    let refused = h.issuers(IssuerScope::Namespaced).create(&Default::default(), &issuer).await;
+    let error = refused.expect_err("257 dnsNames must be refused").to_string();
+    assert!(error.contains("dnsNames") && error.contains("256"), "{error}");
+
     request(&h, "waits", csr_pem("app.team.example.com"), (IssuerScope::Namespaced, "p"), json!({})).await;
     let cr = h.request_reason("waits", "Pending", Duration::from_secs(20)).await;
     assert!(ready_message(&cr).contains("InvalidPolicy"), "{}", ready_message(&cr));
