@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-/// Ferrum: a cert-manager external issuer signing with a CA kept in a Secret.
+/// Ferrum: a cert-manager external issuer signing with a CA kept in a Secret or on a PKCS#11 token.
 #[derive(Debug, Parser)]
 #[command(name = "ferrum-issuer", version)]
 pub struct Flags {
@@ -55,6 +55,16 @@ pub struct Flags {
     /// Address of the `/healthz` and `/readyz` probes.
     #[arg(long, env = "FERRUM_HEALTH_PROBE_BIND_ADDRESS", default_value = "0.0.0.0:8081")]
     pub health_probe_bind_address: SocketAddr,
+    /// PKCS#11 module (shared library path) for issuers with a `pkcs11` block that name none.
+    #[arg(long, env = "FERRUM_PKCS11_MODULE")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// Other PKCS#11 modules issuers may name (comma-separated paths). No other path is loaded:
+    /// loading a library runs its code.
+    #[arg(long, env = "FERRUM_PKCS11_ALLOWED_MODULES", value_delimiter = ',')]
+    pub pkcs11_allowed_modules: Vec<PathBuf>,
+    /// PKCS#11 sessions per token, at most: how many signatures a token makes at once.
+    #[arg(long, env = "FERRUM_PKCS11_MAX_SESSIONS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub pkcs11_max_sessions: u16,
     /// Log format.
     #[arg(long, env = "FERRUM_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

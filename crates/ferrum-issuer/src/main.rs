@@ -5,7 +5,8 @@ mod flags;
 
 use clap::Parser;
 use ferrum::Config;
-use ferrum::ca::{CaSigner, kinds};
+use ferrum::issuer::{FerrumSigner, kinds};
+use ferrum::pkcs11::Pkcs11Settings;
 use ferrum::runtime::{LeaderElection, LogFormat, RuntimeConfig, identity, own_namespace, run};
 use tracing::{error, info};
 
@@ -48,10 +49,14 @@ async fn main() {
         std::process::exit(2);
     }
     let cluster_resource_namespace = config.cluster_resource_namespace.clone();
+    let mut pkcs11 = Pkcs11Settings::default();
+    pkcs11.default_module = flags.pkcs11_module.clone();
+    pkcs11.allowed_modules = flags.pkcs11_allowed_modules.clone();
+    pkcs11.max_sessions = usize::from(flags.pkcs11_max_sessions);
     let started = async {
         ferrum::runtime::init_logging(runtime.log_format, &runtime.log_level)?;
         info!(version = env!("CARGO_PKG_VERSION"), %cluster_resource_namespace, "starting");
-        run(runtime, config, CaSigner::new).await
+        run(runtime, config, |client| FerrumSigner::new(client, pkcs11)).await
     };
     // Exit rather than return: dropping the runtime would wait for any blocking task still
     // running, and shutdown must not hang.

@@ -38,6 +38,7 @@ pub mod kubeconfig;
 mod pki;
 pub mod process;
 mod shared;
+pub mod softhsm;
 mod wait;
 
 pub use binaries::{BUILD_COMMAND, Binaries, Tool};

@@ -8,7 +8,8 @@
 //! with backoff; and the runtime adds logs, leader election, probes and metrics.
 //!
 //! - [`x509`]: checking requests and signing certificates in memory, without Kubernetes.
-//! - [`ca`]: Ferrum's own backend, a CA whose key pair lives in a Secret.
+//! - [`issuer`]: Ferrum's own issuer ([`issuer::FerrumSigner`]) over its backends: [`ca`], a CA
+//!   whose key pair lives in a Secret, and [`pkcs11`], a CA whose key stays on a PKCS#11 token.
 //! - [`runtime`]: the process around the controllers.
 
 #![forbid(unsafe_code)]
@@ -21,8 +22,10 @@ mod controller;
 mod decision;
 mod encoding;
 mod error;
+pub mod issuer;
 mod leader;
 mod metrics;
+pub mod pkcs11;
 pub mod policy;
 mod reasons;
 pub mod runtime;

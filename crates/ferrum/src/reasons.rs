@@ -32,3 +32,6 @@ pub(crate) const DURATION_CLAMPED: &str = "DurationClamped";
 pub(crate) const CA_EXPIRING: &str = "CAExpiringSoon";
 /// Issuer: the CA certificate has expired (any backend that holds a CA certificate).
 pub const CA_EXPIRED: &str = "CAExpired";
+/// Issuer: the signing key disappeared or may no longer sign (any backend whose key lives
+/// elsewhere, e.g. on a PKCS#11 token).
+pub const KEY_UNAVAILABLE: &str = "KeyUnavailable";

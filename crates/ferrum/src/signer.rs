@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::IssuerScope;
 use crate::policy::IssuerPolicy;
-use crate::reasons::{CA_EXPIRED, DURATION_CLAMPED};
+use crate::reasons::{CA_EXPIRED, DURATION_CLAMPED, KEY_UNAVAILABLE};
 use crate::x509::{CaSignError, CertificateTemplate, IssuedCertificate, ValidatedCsr};
 
 /// What a signer sees of an issuer.
@@ -117,6 +117,7 @@ impl From<CaSignError> for SignError {
             )),
             CaSignError::Encoding(message) => SignError::Permanent(message),
             CaSignError::Signing(message) => SignError::Retryable(message),
+            CaSignError::KeyUnusable(message) => SignError::IssuerBroken(IssuerError::new(KEY_UNAVAILABLE, message)),
         }
     }
 }
@@ -164,12 +165,22 @@ pub struct IssuerError {
     /// The check could not be made (a timeout, an apiserver restarting): a Ready issuer stays
     /// Ready and is checked again in seconds, rather than flapping to not Ready.
     pub transient: bool,
+    /// Check again this soon: for causes outside Kubernetes that nothing watches (a token that
+    /// was unplugged, an HSM restarting). Without it a broken issuer is checked again when its
+    /// spec or Secrets change, and on the controller's recheck interval.
+    pub recheck_after: Option<Duration>,
 }
 
 impl IssuerError {
     /// Builds an issuer error.
     pub fn new(reason: &str, message: impl Into<String>) -> Self {
-        Self { reason: reason.to_owned(), message: message.into(), transient: false }
+        Self { reason: reason.to_owned(), message: message.into(), transient: false, recheck_after: None }
+    }
+
+    /// Asks for another check after `delay` (see [`IssuerError::recheck_after`]).
+    pub fn checked_again_after(mut self, delay: Duration) -> Self {
+        self.recheck_after = Some(delay);
+        self
     }
 
     /// An error of the check itself, not of the issuer (see [`IssuerError::transient`]).
@@ -236,4 +247,8 @@ pub trait Signer: Send + Sync + 'static {
     /// The issuer was deleted: drop whatever is cached for it (key material above all). By
     /// default, nothing is cached.
     fn forget(&self, _issuer: &IssuerContext<'_, Self::Spec>) {}
+
+    /// Adds the backend's own metrics to the registry `/metrics` serves (called once, before
+    /// the controllers start). By default, none.
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }

@@ -12,7 +12,7 @@ use x509_parser::prelude::*;
 
 use crate::support::*;
 
-async fn certificate_ready(h: &Harness, name: &str) {
+pub(crate) async fn certificate_ready(h: &Harness, name: &str) {
     let api = h.cert_manager("Certificate");
     eventually(&format!("Certificate {name} Ready"), Duration::from_secs(60), || async {
         let c = api.get(name).await.ok()?;
@@ -22,7 +22,12 @@ async fn certificate_ready(h: &Harness, name: &str) {
     .await
 }
 
-async fn create_certificate(h: &Harness, name: &str, issuer_ref: serde_json::Value, extra: serde_json::Value) {
+pub(crate) async fn create_certificate(
+    h: &Harness,
+    name: &str,
+    issuer_ref: serde_json::Value,
+    extra: serde_json::Value,
+) {
     let mut spec = json!({ "secretName": format!("{name}-tls"), "issuerRef": issuer_ref });
     if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
         spec.extend(extra.clone());
@@ -35,7 +40,7 @@ async fn create_certificate(h: &Harness, name: &str, issuer_ref: serde_json::Val
     h.cert_manager("Certificate").create(&PostParams::default(), &obj).await.expect("create Certificate");
 }
 
-async fn secret_data(h: &Harness, name: &str, key: &str) -> Vec<u8> {
+pub(crate) async fn secret_data(h: &Harness, name: &str, key: &str) -> Vec<u8> {
     let secret = h.api::<Secret>().get(name).await.expect("secret");
     secret.data.and_then(|d| d.get(key).map(|b| b.0.clone())).unwrap_or_default()
 }
@@ -98,7 +103,7 @@ async fn certificate_issued_through_cert_manager_by_a_ferrum_cluster_issuer() {
 
 /// Everything but serial, validity instants, key ids and signature: version, subject and issuer
 /// bytes, key and signature algorithms, and every other extension (value and criticality).
-fn assert_same_certificate(ours: &X509Certificate<'_>, theirs: &X509Certificate<'_>, case: &str) {
+pub(crate) fn assert_same_certificate(ours: &X509Certificate<'_>, theirs: &X509Certificate<'_>, case: &str) {
     assert_eq!(ours.version(), theirs.version(), "{case}: version");
     assert_eq!(ours.subject().as_raw(), theirs.subject().as_raw(), "{case}: subject bytes");
     assert_eq!(ours.issuer().as_raw(), theirs.issuer().as_raw(), "{case}: issuer bytes");

@@ -167,6 +167,7 @@ async fn hostile_requests_fail_with_the_exact_reason() {
     let spec = FerrumIssuerSpec {
         ca: Some(CaIssuerSpec { secret_name: "ca".into(), ..Default::default() }),
         policy: Some(IssuerPolicy { allowed_subject_alt_name_types: vec![SanType::OtherName], ..Default::default() }),
+        ..Default::default()
     };
     let issuer = ferrum::Issuer::new("upn", &kinds().api_resource(IssuerScope::Namespaced), spec);
     h.issuers(IssuerScope::Namespaced).create(&PostParams::default(), &issuer).await.unwrap();

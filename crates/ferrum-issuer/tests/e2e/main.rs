@@ -11,6 +11,7 @@ mod issuers;
 mod library;
 mod namespaces;
 mod operations;
+mod pkcs11;
 mod policy;
 mod requests;
 mod shutdown;

@@ -77,6 +77,15 @@ impl Harness {
         self.start_ferrum_bare(name, &args, &[], edit).await
     }
 
+    /// [`Harness::start_ferrum`] with environment variables (e.g. `SOFTHSM2_CONF`).
+    pub async fn start_ferrum_env(&mut self, extra: &[&str], env: &[(&str, &str)]) -> &ProcessHandle {
+        let (ns, fullname) = (self.ns.clone(), self.fullname());
+        let mut args = vec!["--namespace", &ns, "--cluster-resource-namespace", CLUSTER_RESOURCE_NAMESPACE];
+        args.extend(["--leader-election-namespace", &ns, "--leader-election-lease-name", &fullname]);
+        args.extend(extra);
+        self.start_ferrum_bare(&fullname, &args, env, |_| {}).await
+    }
+
     /// Starts cert-manager's controllers for this namespace only, with or without its approver.
     pub async fn start_cert_manager(&mut self, approver: bool) {
         let options = if approver { CertManagerOptions::default() } else { CertManagerOptions::without_approver() };
@@ -188,6 +197,17 @@ impl Harness {
     /// Creates a `kubernetes.io/tls` Secret.
     pub async fn create_secret(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
         let mut secret = Secret { type_: Some("kubernetes.io/tls".into()), ..Default::default() };
+        secret.metadata.name = Some(name.into());
+        secret.data = Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.to_vec()))).collect());
+        Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+    }
+
+    /// Creates an `Opaque` Secret (a PIN, a certificate without its key).
+    pub async fn create_opaque_secret(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
+        let mut secret = Secret { type_: Some("Opaque".into()), ..Default::default() };
         secret.metadata.name = Some(name.into());
         secret.data = Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.to_vec()))).collect());
         Api::<Secret>::namespaced(self.client.clone(), namespace)

@@ -15,7 +15,7 @@ use crate::reasons::{CA_EXPIRING, INVALID_SPEC};
 use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer, Warning};
 use crate::x509::sign::days_until;
 use crate::x509::verify::verify_ca_chain;
-use crate::x509::{CaBundle, PublishedUrls, SigningKey, SoftwareKey, sign_with_ca};
+use crate::x509::{CaBundle, CertFacts, PublishedUrls, SigningKey, SoftwareKey, sign_with_ca};
 
 /// A CA that expires within this window gets a Warning event.
 pub(super) const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -48,34 +48,21 @@ impl CaSigner {
     fn spec(spec: &FerrumIssuerSpec) -> Result<&CaIssuerSpec, IssuerError> {
         match (&spec.ca, spec.backend_count()) {
             (Some(ca), 1) => Ok(ca),
-            _ => Err(IssuerError::new(
-                INVALID_SPEC,
-                "spec must set exactly one backend block; the available backend is `ca`",
-            )),
+            _ => Err(IssuerError::new(INVALID_SPEC, "spec must set exactly one backend block: `ca` or `pkcs11`")),
         }
     }
 
     /// Reads the Secret and checks the CA. `Err(None)` means the read itself failed (retryable).
     async fn load(&self, namespace: &str, spec: &CaIssuerSpec) -> Result<Arc<LoadedCa>, LoadError> {
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let name = &spec.secret_name;
-        let secret = match api.get_opt(name).await {
-            Ok(Some(secret)) => secret,
-            Ok(None) => {
-                self.evict(namespace, name);
-                return Err(LoadError::Issuer(IssuerError::new(
-                    SECRET_NOT_FOUND,
-                    format!("Secret {namespace}/{name} not found"),
-                )));
+        let secret = match read_secret(&self.client, namespace, name).await {
+            Ok(secret) => secret,
+            Err(error) => {
+                if let LoadError::Issuer(_) = error {
+                    self.evict(namespace, name);
+                }
+                return Err(error);
             }
-            Err(kube::Error::Api(status)) if status.code == 403 => {
-                self.evict(namespace, name);
-                return Err(LoadError::Issuer(IssuerError::new(
-                    SECRET_UNREADABLE,
-                    format!("not allowed to read Secret {namespace}/{name}: {}", status.message),
-                )));
-            }
-            Err(e) => return Err(LoadError::Transient(format!("reading Secret {namespace}/{name}: {e}"))),
         };
         let checked = check_secret(namespace, name, &secret, SystemTime::now());
         self.store(namespace, name, checked).map_err(LoadError::Issuer)
@@ -126,20 +113,42 @@ impl CaSigner {
     }
 }
 
-enum LoadError {
+/// Why a backend's inputs could not be loaded.
+pub(crate) enum LoadError {
+    /// The issuer is not usable (a Secret missing or forbidden, its contents wrong).
     Issuer(IssuerError),
+    /// The read itself failed (the apiserver restarting, a timeout): try again.
     Transient(String),
 }
 
-/// Checks a CA Secret's contents at `now`.
-fn check_secret(namespace: &str, name: &str, secret: &Secret, now: SystemTime) -> Result<LoadedCa, IssuerError> {
-    let data = secret.data.as_ref();
-    let field = |key: &str| data.and_then(|d| d.get(key)).map(|b| b.0.as_slice());
-    let invalid = |message: String| IssuerError::new(INVALID_SECRET, format!("Secret {namespace}/{name}: {message}"));
-    let crt = field("tls.crt").ok_or_else(|| invalid("has no tls.crt".into()))?;
-    let key = field("tls.key").ok_or_else(|| invalid("has no tls.key".into()))?;
-    let bundle = CaBundle::parse(crt, field("ca.crt")).map_err(|e| invalid(e.to_string()))?;
-    let key = SoftwareKey::from_pem(key).map_err(|e| invalid(format!("tls.key: {e}")))?;
+/// Reads Secret `namespace/name`: missing or forbidden is the issuer's problem
+/// (`SecretNotFound`, `SecretUnreadable`), any other failure a transient one.
+pub(crate) async fn read_secret(client: &Client, namespace: &str, name: &str) -> Result<Secret, LoadError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    match api.get_opt(name).await {
+        Ok(Some(secret)) => Ok(secret),
+        Ok(None) => {
+            Err(LoadError::Issuer(IssuerError::new(SECRET_NOT_FOUND, format!("Secret {namespace}/{name} not found"))))
+        }
+        Err(kube::Error::Api(status)) if status.code == 403 => Err(LoadError::Issuer(IssuerError::new(
+            SECRET_UNREADABLE,
+            format!("not allowed to read Secret {namespace}/{name}: {}", status.message),
+        ))),
+        Err(e) => Err(LoadError::Transient(format!("reading Secret {namespace}/{name}: {e}"))),
+    }
+}
+
+/// Checks a CA certificate (from Secret `namespace/name`) at `now`: a CA that may sign
+/// certificates, whose key `key_matches` (after the CA checks, before the dates), valid now,
+/// with a chain that validates. Shared by every backend that keeps its CA certificate in a
+/// Secret.
+pub(crate) fn check_ca_certificate(
+    bundle: &CaBundle,
+    namespace: &str,
+    name: &str,
+    now: SystemTime,
+    key_matches: impl FnOnce(&CertFacts) -> Result<(), IssuerError>,
+) -> Result<(), IssuerError> {
     let ca = bundle.issuing();
     if !ca.is_ca {
         return Err(IssuerError::new(
@@ -155,12 +164,7 @@ fn check_secret(namespace: &str, name: &str, secret: &Secret, now: SystemTime) -
             ),
         ));
     }
-    if key.public_key() != ca.public_key.as_slice() {
-        return Err(IssuerError::new(
-            KEY_MISMATCH,
-            format!("tls.key in Secret {namespace}/{name} is not the private key of the certificate in tls.crt"),
-        ));
-    }
+    key_matches(ca)?;
     if now >= ca.not_after {
         return Err(IssuerError::new(CA_EXPIRED, format!("the CA in Secret {namespace}/{name} has expired")));
     }
@@ -173,8 +177,40 @@ fn check_secret(namespace: &str, name: &str, secret: &Secret, now: SystemTime) -
     // The chain itself: certificates that do not link, a ca.crt that is not the chain's root,
     // an intermediate that expired or may not sign. Every certificate issued from it would fail
     // the path validation after signing; the issuer is not Ready instead.
-    verify_ca_chain(&bundle, now).map_err(|why| {
+    verify_ca_chain(bundle, now).map_err(|why| {
         IssuerError::new(INVALID_CHAIN, format!("the CA chain in Secret {namespace}/{name} does not validate: {why}"))
+    })
+}
+
+/// The Ready health of a CA expiring at `not_after` (from Secret `namespace/name`): a Warning
+/// when that is less than 30 days away.
+pub(crate) fn ca_health(message: &str, not_after: SystemTime, namespace: &str, name: &str) -> Health {
+    let now = SystemTime::now();
+    let health = Health::ready(message).expiring_at(not_after);
+    if not_after.duration_since(now).unwrap_or_default() >= EXPIRY_WARNING {
+        return health;
+    }
+    let days = days_until(not_after, now);
+    health
+        .with_warning(Warning::new(CA_EXPIRING, format!("the CA in Secret {namespace}/{name} expires in {days} days")))
+}
+
+/// Checks a CA Secret's contents at `now`.
+fn check_secret(namespace: &str, name: &str, secret: &Secret, now: SystemTime) -> Result<LoadedCa, IssuerError> {
+    let data = secret.data.as_ref();
+    let field = |key: &str| data.and_then(|d| d.get(key)).map(|b| b.0.as_slice());
+    let invalid = |message: String| IssuerError::new(INVALID_SECRET, format!("Secret {namespace}/{name}: {message}"));
+    let crt = field("tls.crt").ok_or_else(|| invalid("has no tls.crt".into()))?;
+    let key = field("tls.key").ok_or_else(|| invalid("has no tls.key".into()))?;
+    let bundle = CaBundle::parse(crt, field("ca.crt")).map_err(|e| invalid(e.to_string()))?;
+    let key = SoftwareKey::from_pem(key).map_err(|e| invalid(format!("tls.key: {e}")))?;
+    check_ca_certificate(&bundle, namespace, name, now, |ca| {
+        (key.public_key() == ca.public_key.as_slice()).then_some(()).ok_or_else(|| {
+            IssuerError::new(
+                KEY_MISMATCH,
+                format!("tls.key in Secret {namespace}/{name} is not the private key of the certificate in tls.crt"),
+            )
+        })
     })?;
     Ok(LoadedCa { bundle, key })
 }
@@ -190,15 +226,7 @@ impl Signer for CaSigner {
             Err(LoadError::Transient(message)) => return Err(IssuerError::transient(SECRET_UNREADABLE, message)),
         };
         let not_after = ca.bundle.issuing().not_after;
-        let now = SystemTime::now();
-        let health = Health::ready("Signing CA verified").expiring_at(not_after);
-        if not_after.duration_since(now).unwrap_or_default() >= EXPIRY_WARNING {
-            return Ok(health);
-        }
-        let days = days_until(not_after, now);
-        let message =
-            format!("the CA in Secret {}/{} expires in {days} days", issuer.secret_namespace, spec.secret_name);
-        Ok(health.with_warning(Warning::new(CA_EXPIRING, message)))
+        Ok(ca_health("Signing CA verified", not_after, issuer.secret_namespace, &spec.secret_name))
     }
 
     async fn sign(

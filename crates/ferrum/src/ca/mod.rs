@@ -1,6 +1,6 @@
 //! Ferrum's first backend: a CA whose certificate and key live in a Secret.
 
-mod backend;
+pub(crate) mod backend;
 mod spec;
 
 pub use backend::CaSigner;

@@ -137,6 +137,9 @@ pub(super) async fn reconcile<S: Signer>(
     }
     match result {
         Err(error) if error.transient => Ok(Action::requeue(TRANSIENT_RECHECK)),
+        Err(IssuerError { recheck_after: Some(delay), .. }) => {
+            Ok(Action::requeue(delay.min(shared.config.issuer_recheck_interval)))
+        }
         _ => Ok(Action::requeue(shared.config.issuer_recheck_interval)),
     }
 }

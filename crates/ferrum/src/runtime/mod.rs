@@ -200,6 +200,8 @@ pub async fn run<S: Signer>(
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
     registry.register_collector(Box::new(process_metrics::ProcessCollector::new()));
+    let signer = signer(client.clone());
+    signer.register_metrics(&mut registry);
     let readiness = serve::Readiness::default();
     serve::serve(runtime.health_address, runtime.metrics_address, readiness.clone(), registry).await?;
     let mut observability = Observability {
@@ -209,7 +211,6 @@ pub async fn run<S: Signer>(
         leadership: None,
     };
     let shutdown = shutdown_signal().shared();
-    let signer = signer(client.clone());
 
     let Some(election) = runtime.leader_election else {
         return Ok(run_with(client, config, signer, shutdown, observability).await?);

@@ -51,6 +51,8 @@ pub struct CertFacts {
     pub(crate) issuer: Vec<u8>,
     /// `subjectPublicKey` bits.
     pub(crate) public_key: Vec<u8>,
+    /// The whole SubjectPublicKeyInfo DER (algorithm and parameters with the key).
+    pub(crate) public_key_info: Vec<u8>,
     /// Subject key identifier extension, if present.
     pub(crate) subject_key_id: Option<Vec<u8>>,
     /// Basic constraints `cA`.
@@ -80,6 +82,7 @@ impl CertFacts {
             subject: tbs.subject().to_der().map_err(malformed)?,
             issuer: tbs.issuer().to_der().map_err(malformed)?,
             public_key: tbs.subject_public_key_info().subject_public_key.raw_bytes().to_vec(),
+            public_key_info: tbs.subject_public_key_info().to_der().map_err(malformed)?,
             subject_key_id,
             is_ca,
             may_sign_certificates,
@@ -111,6 +114,11 @@ impl CertFacts {
     /// The `subjectPublicKey` bits.
     pub fn public_key(&self) -> &[u8] {
         &self.public_key
+    }
+
+    /// The SubjectPublicKeyInfo DER.
+    pub fn public_key_info(&self) -> &[u8] {
+        &self.public_key_info
     }
 
     pub(crate) fn self_issued(&self) -> bool {

@@ -215,7 +215,11 @@ pub fn parse_csr(pem: &[u8]) -> Result<ValidatedCsr, CsrError> {
     })
 }
 
-fn key_algorithm(oid: &ObjectIdentifier, params: Option<&der::Any>, key: &[u8]) -> Result<KeyAlgorithm, CsrError> {
+pub(crate) fn key_algorithm(
+    oid: &ObjectIdentifier,
+    params: Option<&der::Any>,
+    key: &[u8],
+) -> Result<KeyAlgorithm, CsrError> {
     match *oid {
         oids::RSA_ENCRYPTION => {
             let bits = RsaParameters::public_modulus_len(key)
@@ -317,7 +321,10 @@ fn pss_hash(params: Option<&der::Any>) -> Result<Hash, CsrError> {
     Ok(hash)
 }
 
-fn verifier(signature: SignatureAlgorithm, key: KeyAlgorithm) -> Result<&'static dyn VerificationAlgorithm, CsrError> {
+pub(crate) fn verifier(
+    signature: SignatureAlgorithm,
+    key: KeyAlgorithm,
+) -> Result<&'static dyn VerificationAlgorithm, CsrError> {
     use {Curve::*, Hash::*};
     let v: &'static dyn VerificationAlgorithm = match (signature, key) {
         (SignatureAlgorithm::RsaPkcs1(Sha256), KeyAlgorithm::Rsa { .. }) => &sig::RSA_PKCS1_2048_8192_SHA256,
@@ -357,4 +364,14 @@ fn requested_extensions(req: &CertReq) -> Result<Vec<Extension>, CsrError> {
         }
     }
     Ok(out)
+}
+
+/// The hash of an RSASSA-PSS AlgorithmIdentifier, as certificates and CSRs are judged (tests of
+/// other modules).
+#[cfg(test)]
+pub(crate) fn pss_hash_for_tests(algorithm: &AlgorithmIdentifierOwned) -> Result<Hash, String> {
+    match signature_algorithm(algorithm) {
+        Ok(SignatureAlgorithm::RsaPss(hash)) => Ok(hash),
+        other => Err(format!("{other:?}")),
+    }
 }

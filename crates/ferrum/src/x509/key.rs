@@ -27,8 +27,27 @@ pub trait SigningKey: Send + Sync {
 
 /// The signing operation failed. Carries no key material.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("signing failed: {0}")]
-pub struct SigningError(pub String);
+#[error("signing failed: {message}")]
+#[non_exhaustive]
+pub struct SigningError {
+    /// What went wrong.
+    pub message: String,
+    /// The key itself is gone or may no longer sign (deleted from its token, say): the issuer
+    /// is broken until it is checked again, rather than this one request failing for a while.
+    pub key_unusable: bool,
+}
+
+impl SigningError {
+    /// A failure that may pass (a busy device, a session that closed): retried.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), key_unusable: false }
+    }
+
+    /// The key is gone or may no longer sign: the issuer is not usable until checked again.
+    pub fn key_unusable(message: impl Into<String>) -> Self {
+        Self { message: message.into(), key_unusable: true }
+    }
+}
 
 /// Why a private key was not usable. Messages never contain key material.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -156,13 +175,13 @@ impl SigningKey for SoftwareKey {
             Inner::Rsa(k) => {
                 let mut out = vec![0; k.public_modulus_len()];
                 k.sign(Self::rsa_hash(k).0, &rng, message, &mut out)
-                    .map_err(|_| SigningError("RSA signing failed".into()))?;
+                    .map_err(|_| SigningError::new("RSA signing failed"))?;
                 Ok(out)
             }
             Inner::Ecdsa(k, _) => k
                 .sign(&rng, message)
                 .map(|s| s.as_ref().to_vec())
-                .map_err(|_| SigningError("ECDSA signing failed".into())),
+                .map_err(|_| SigningError::new("ECDSA signing failed")),
             Inner::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
         }
     }

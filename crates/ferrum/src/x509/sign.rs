@@ -45,9 +45,12 @@ pub enum CaSignError {
     /// The certificate could not be encoded (a bad URL in the issuer, say).
     #[error("{0}")]
     Encoding(String),
-    /// The key did not sign.
+    /// The key did not sign (a failure that may pass).
     #[error("{0}")]
     Signing(String),
+    /// The key is gone or may no longer sign.
+    #[error("{0}")]
+    KeyUnusable(String),
 }
 
 /// Issues `template` from `ca` at `now`: the CA's constraints checked first, lifetime clamped
@@ -118,7 +121,10 @@ fn sign(
     let encode_failed = |e: EncodeError| CaSignError::Encoding(e.to_string());
     let tbs =
         tbs_certificate(template, &issuer, &lifetime, &random_serial(), &algorithm, urls).map_err(encode_failed)?;
-    let signature = key.sign(&tbs).map_err(|e| CaSignError::Signing(e.to_string()))?;
+    let signature = key.sign(&tbs).map_err(|e| match e.key_unusable {
+        true => CaSignError::KeyUnusable(e.to_string()),
+        false => CaSignError::Signing(e.to_string()),
+    })?;
     let der = assemble(&tbs, &algorithm, &signature).map_err(encode_failed)?;
     if guard == Guard::On {
         super::verify::verify_certificate(&der, ca, lifetime.not_after, &template.ext_key_usage)
