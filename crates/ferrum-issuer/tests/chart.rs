@@ -194,6 +194,7 @@ fn container_args_carry_every_flag_from_the_values() {
             "--leader-election-lease-duration=15s",
             "--leader-election-renew-deadline=10s",
             "--leader-election-retry-period=2s",
+            "--pkcs11-max-sessions=4",
             "--metrics-bind-address=0.0.0.0:8080",
             "--health-probe-bind-address=0.0.0.0:8081",
         ]
@@ -210,6 +211,14 @@ fn container_args_carry_every_flag_from_the_values() {
         "config.logFormat=json,config.logLevel=info\\,ferrum=debug",
         "--set",
         "metrics.port=9090,health.port=9091,extraArgs[0]=--something-new",
+        "--set",
+        "pkcs11.module=/usr/lib/softhsm/libsofthsm2.so,pkcs11.maxSessions=16",
+        "--set",
+        "pkcs11.allowedModules[0]=/opt/hsm/a.so,pkcs11.allowedModules[1]=/opt/hsm/b.so",
+        "--set",
+        "extraVolumes[0].name=hsm,extraVolumes[0].hostPath.path=/opt/hsm",
+        "--set",
+        "extraVolumeMounts[0].name=hsm,extraVolumeMounts[0].mountPath=/opt/hsm,extraVolumeMounts[0].readOnly=true",
     ]);
     assert_eq!(
         args(&docs),
@@ -223,6 +232,9 @@ fn container_args_carry_every_flag_from_the_values() {
             "--log-format=json",
             "--log-level=info,ferrum=debug",
             "--leader-elect=false",
+            "--pkcs11-module=/usr/lib/softhsm/libsofthsm2.so",
+            "--pkcs11-allowed-modules=/opt/hsm/a.so,/opt/hsm/b.so",
+            "--pkcs11-max-sessions=16",
             "--metrics-bind-address=0.0.0.0:9090",
             "--health-probe-bind-address=0.0.0.0:9091",
             "--something-new",
@@ -231,6 +243,10 @@ fn container_args_carry_every_flag_from_the_values() {
     let container = find(&docs, "Deployment", "ferrum").pointer("/spec/template/spec/containers/0").unwrap();
     assert_eq!(container.pointer("/livenessProbe/httpGet/port"), Some(&json!("health")));
     assert!(container["ports"].as_array().unwrap().iter().any(|p| p["containerPort"] == 9091 && p["name"] == "health"));
+    // The HSM vendor's module, mounted where --pkcs11-allowed-modules says.
+    assert_eq!(container["volumeMounts"], json!([{"name": "hsm", "mountPath": "/opt/hsm", "readOnly": true}]));
+    let pod = find(&docs, "Deployment", "ferrum").pointer("/spec/template/spec").unwrap();
+    assert_eq!(pod["volumes"], json!([{"name": "hsm", "hostPath": {"path": "/opt/hsm"}}]));
 }
 
 /// The binary accepts what the chart passes: clap checks every argument before `--version`
@@ -244,6 +260,8 @@ fn the_binary_accepts_the_rendered_args() {
             "replicaCount=1,leaderElection.enabled=false,config.namespace=apps,config.disableApprovalCheck=true",
             "--set",
             "config.logFormat=json,config.logLevel=info\\,ferrum=debug,config.maxRetryDuration=1h30m",
+            "--set",
+            "pkcs11.module=/usr/lib/softhsm/libsofthsm2.so,pkcs11.allowedModules[0]=/opt/a.so,pkcs11.maxSessions=2",
         ][..],
     ] {
         let mut args = args(&render(values));
