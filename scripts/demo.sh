@@ -3,7 +3,18 @@
 # Helm chart's rendered manifests and running as the chart's ServiceAccount, a CA FerrumIssuer, a
 # Certificate issued through cert-manager, and the chain shown and verified. Leaves it running;
 # prints how to stop.
+#
+#   scripts/demo.sh            the CA key pair in a Secret (the `ca` backend)
+#   scripts/demo.sh --pkcs11   the CA key generated on a SoftHSM2 token and never leaving it (the
+#                              `pkcs11` backend); the CA certificate, signed by a demo root, in a
+#                              Secret, the token's PIN in another
 set -euo pipefail
+backend=ca
+case "${1:-}" in
+  --pkcs11) backend=pkcs11 ;;
+  "") ;;
+  *) echo "usage: $0 [--pkcs11]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
 state=${FERRUM_DEMO_STATE:-${XDG_RUNTIME_DIR:-/tmp}/ferrum-demo}
@@ -34,24 +45,52 @@ cp "$KUBECONFIG" "$sa_kubeconfig"
 KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-credentials ferrum --token="$token" >/dev/null
 KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-context --current --user=ferrum >/dev/null
 
-echo "== starting Ferrum (log: $state/ferrum.log)"
-POD_NAMESPACE=ferrum-system POD_NAME=ferrum-demo nohup target/debug/ferrum-issuer --kubeconfig "$sa_kubeconfig" \
-  --leader-election-lease-name ferrum --metrics-bind-address 127.0.0.1:8080 \
-  --health-probe-bind-address 127.0.0.1:8081 >"$state/ferrum.log" 2>&1 &
-echo $! >"$state/ferrum.pid"
-
-echo "== a CA key pair in a Secret, a FerrumIssuer, a Certificate"
 work=$(mktemp -d)
 openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 365 \
   -subj "/O=Ferrum Demo/CN=Ferrum Demo CA" -addext "basicConstraints=critical,CA:TRUE" \
   -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
-kubectl -n demo create secret tls demo-ca --cert="$work/ca.crt" --key="$work/ca.key" >/dev/null
+pkcs11_flags=()
+if [ "$backend" = pkcs11 ]; then
+  echo "== a SoftHSM2 token with a P-256 key generated on it (never extractable)"
+  hsm="$state/softhsm"
+  rm -rf "$hsm" && mkdir -p "$hsm/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$hsm/tokens" >"$hsm/softhsm2.conf"
+  export SOFTHSM2_CONF="$hsm/softhsm2.conf"
+  module=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -n 1)
+  softhsm2-util --init-token --free --label demo-ca --so-pin 1234-so --pin 5678 >/dev/null
+  p11() { pkcs11-tool --module "$module" --token-label demo-ca --login --pin 5678 "$@"; }
+  p11 --keypairgen --key-type EC:prime256v1 --label demo-ca-key --id 01 --usage-sign 2>/dev/null | sed 's/^/   /'
+  p11 --read-object --type pubkey --label demo-ca-key -o "$work/hsm.pub.der" >/dev/null 2>&1
+  openssl pkey -pubin -inform DER -in "$work/hsm.pub.der" -out "$work/hsm.pub.pem"
+  printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$work/ext.cnf"
+  # The demo root (ca.crt/ca.key, above) signs the certificate of the key on the token.
+  openssl x509 -new -subj "/O=Ferrum Demo/CN=Ferrum Demo HSM CA" -force_pubkey "$work/hsm.pub.pem" \
+    -CA "$work/ca.crt" -CAkey "$work/ca.key" -extfile "$work/ext.cnf" -days 180 -out "$work/hsm.crt" 2>/dev/null
+  pkcs11_flags=(--pkcs11-module "$module")
+fi
+
+echo "== starting Ferrum (log: $state/ferrum.log)"
+POD_NAMESPACE=ferrum-system POD_NAME=ferrum-demo nohup target/debug/ferrum-issuer --kubeconfig "$sa_kubeconfig" \
+  --leader-election-lease-name ferrum --metrics-bind-address 127.0.0.1:8080 \
+  --health-probe-bind-address 127.0.0.1:8081 "${pkcs11_flags[@]}" >"$state/ferrum.log" 2>&1 &
+echo $! >"$state/ferrum.pid"
+
+if [ "$backend" = pkcs11 ]; then
+  echo "== the CA certificate and the PIN in Secrets, a FerrumIssuer with a pkcs11 block, a Certificate"
+  kubectl -n demo create secret generic demo-ca --from-file=tls.crt="$work/hsm.crt" --from-file=ca.crt="$work/ca.crt" >/dev/null
+  kubectl -n demo create secret generic demo-ca-pin --from-literal=pin=5678 >/dev/null
+  issuer_spec='pkcs11: { tokenLabel: demo-ca, keyLabel: demo-ca-key, pinSecretRef: { name: demo-ca-pin }, certificateSecretName: demo-ca }'
+else
+  echo "== a CA key pair in a Secret, a FerrumIssuer, a Certificate"
+  kubectl -n demo create secret tls demo-ca --cert="$work/ca.crt" --key="$work/ca.key" >/dev/null
+  issuer_spec='ca: { secretName: demo-ca }'
+fi
 kubectl apply -f - >/dev/null <<YAML
 apiVersion: ferrum.dev/v1alpha1
 kind: FerrumIssuer
 metadata: { name: demo-ca, namespace: demo }
 spec:
-  ca: { secretName: demo-ca }
+  $issuer_spec
 ---
 apiVersion: cert-manager.io/v1
 kind: Certificate
@@ -74,7 +113,7 @@ openssl x509 -in "$work/tls.crt" -noout -subject -issuer -dates -ext subjectAltN
 echo "== a metric"
 curl -s 127.0.0.1:8080/metrics | grep '^ferrum_certificaterequests_total' || true
 echo "== openssl verify"
-openssl verify -CAfile "$work/ca-from-secret.crt" "$work/tls.crt"
+openssl verify -CAfile "$work/ca-from-secret.crt" -untrusted "$work/tls.crt" "$work/tls.crt"
 cat <<EOT
 
 The control plane and Ferrum are still running:

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ferrum::IssuerReference;
+use ferrum_testenv::softhsm::SoftHsm;
 use ferrum_testenv::{CertManagerOptions, ControlPlane, ProcessHandle};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -23,6 +24,9 @@ const ISSUER: &str = "bench-ca";
 pub enum Contender {
     /// `ferrum-issuer` with its `ca` backend.
     Ferrum,
+    /// `ferrum-issuer` with its `pkcs11` backend: the same CA key, imported (non-extractable)
+    /// into a SoftHSM2 token of the run's own.
+    FerrumPkcs11,
     /// cert-manager's built-in CA issuer, through `cm-runner`.
     CertManager,
     /// cert-manager/sample-external-issuer (Go). Not available: see [`SAMPLE_UNAVAILABLE`].
@@ -41,6 +45,7 @@ impl Contender {
     pub fn label(self) -> &'static str {
         match self {
             Contender::Ferrum => "ferrum",
+            Contender::FerrumPkcs11 => "ferrum-pkcs11",
             Contender::CertManager => "cert-manager-ca",
             Contender::Sample => "sample-external-issuer",
             Contender::Floor => "floor",
@@ -71,7 +76,14 @@ pub struct Prepared {
     pub issuer_ref: IssuerReference,
     /// The group, version and kind of the issuer object to wait for, if there is one.
     issuer: Option<(&'static str, &'static str, &'static str)>,
+    /// The `pkcs11` contender's token (deleted with it).
+    hsm: Option<SoftHsm>,
 }
+
+/// The token, PIN and key label of the `pkcs11` contender.
+const HSM_TOKEN: &str = "bench";
+const HSM_PIN: &str = "bench-pin";
+const HSM_KEY: &str = "bench-ca";
 
 /// Why `contender` cannot be run with these settings, if it cannot.
 pub fn unavailable(contender: Contender, settings: &Settings<'_>) -> Option<String> {
@@ -96,7 +108,23 @@ pub async fn prepare(
         anyhow::bail!(reason);
     }
     let client = cp.client()?;
+    let mut hsm = None;
     let (issuer_ref, issuer) = match contender {
+        Contender::FerrumPkcs11 => {
+            let token = SoftHsm::new();
+            token.init_token(HSM_TOKEN, "bench-so-pin", HSM_PIN);
+            token.import_key(HSM_TOKEN, HSM_PIN, &ca.key_pem, HSM_KEY, "01", false);
+            hsm = Some(token);
+            create_secret(&client, namespace, ISSUER, "Opaque", &[("tls.crt", &ca.cert_pem)]).await?;
+            create_secret(&client, namespace, "bench-pin", "Opaque", &[("pin", HSM_PIN)]).await?;
+            let gvk = ("ferrum.dev", "v1alpha1", "FerrumIssuer");
+            let spec = json!({ "pkcs11": {
+                "tokenLabel": HSM_TOKEN, "keyLabel": HSM_KEY,
+                "pinSecretRef": { "name": "bench-pin" }, "certificateSecretName": ISSUER,
+            }});
+            create_issuer_spec(&client, namespace, gvk, spec).await?;
+            (issuer_ref("ferrum.dev", "FerrumIssuer"), Some(gvk))
+        }
         Contender::Ferrum => {
             create_ca_secret(&client, namespace, ca).await?;
             let gvk = ("ferrum.dev", "v1alpha1", "FerrumIssuer");
@@ -131,7 +159,7 @@ pub async fn prepare(
             (issuer_ref("sample-issuer.example.com", "SampleIssuer"), Some(gvk))
         }
     };
-    Ok(Prepared { contender, issuer_ref, issuer })
+    Ok(Prepared { contender, issuer_ref, issuer, hsm })
 }
 
 /// Starts the contender's process for `namespace` and waits for its own readiness signal
@@ -144,8 +172,12 @@ pub async fn launch(
 ) -> anyhow::Result<ProcessHandle> {
     let workers = settings.concurrency.to_string();
     match prepared.contender {
-        Contender::Ferrum => {
+        Contender::Ferrum | Contender::FerrumPkcs11 => {
             let mut cmd = Command::new(settings.ferrum_bin);
+            if let Some(hsm) = &prepared.hsm {
+                let (key, conf) = hsm.env();
+                cmd.arg("--pkcs11-module").arg(&hsm.module).env(key, conf);
+            }
             cmd.arg("--kubeconfig")
                 .arg(cp.kubeconfig_path())
                 .args(["--namespace", namespace, "--cluster-resource-namespace", namespace])
@@ -223,18 +255,24 @@ fn issuer_ref(group: &str, kind: &str) -> IssuerReference {
 }
 
 async fn create_ca_secret(client: &kube::Client, namespace: &str, ca: &Ca) -> anyhow::Result<()> {
-    let mut secret = Secret { type_: Some("kubernetes.io/tls".into()), ..Default::default() };
-    secret.metadata.name = Some(ISSUER.into());
-    secret.data = Some(
-        [("tls.crt", &ca.cert_pem), ("tls.key", &ca.key_pem)]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), ByteString(v.as_bytes().to_vec())))
-            .collect(),
-    );
+    let data = [("tls.crt", ca.cert_pem.as_str()), ("tls.key", ca.key_pem.as_str())];
+    create_secret(client, namespace, ISSUER, "kubernetes.io/tls", &data).await
+}
+
+async fn create_secret(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    type_: &str,
+    data: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let mut secret = Secret { type_: Some(type_.into()), ..Default::default() };
+    secret.metadata.name = Some(name.into());
+    secret.data = Some(data.iter().map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec()))).collect());
     Api::<Secret>::namespaced(client.clone(), namespace)
         .create(&PostParams::default(), &secret)
         .await
-        .context("creating the CA Secret")?;
+        .with_context(|| format!("creating Secret {name}"))?;
     Ok(())
 }
 
@@ -250,11 +288,21 @@ fn issuer_api(
 /// Creates an issuer of the given kind whose `spec.ca.secretName` is the CA Secret (Ferrum's
 /// and cert-manager's CA issuers share that shape).
 async fn create_issuer(client: &kube::Client, namespace: &str, gvk: (&str, &str, &str)) -> anyhow::Result<()> {
+    create_issuer_spec(client, namespace, gvk, json!({ "ca": { "secretName": ISSUER } })).await
+}
+
+/// Creates the issuer `gvk` with `spec`.
+async fn create_issuer_spec(
+    client: &kube::Client,
+    namespace: &str,
+    gvk: (&str, &str, &str),
+    spec: serde_json::Value,
+) -> anyhow::Result<()> {
     let (group, version, kind) = gvk;
     let object: DynamicObject = serde_json::from_value(json!({
         "apiVersion": format!("{group}/{version}"), "kind": kind,
         "metadata": { "name": ISSUER, "namespace": namespace },
-        "spec": { "ca": { "secretName": ISSUER } },
+        "spec": spec,
     }))?;
     issuer_api(client, namespace, gvk).create(&PostParams::default(), &object).await.context("creating the issuer")?;
     Ok(())

@@ -23,6 +23,39 @@ pub fn make_ca() -> anyhow::Result<Ca> {
     Ok(fixtures::make_ca("Ferrum bench CA", CaOptions { days: 3650, ..Default::default() }))
 }
 
+/// The kind of the CA's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CaKey {
+    /// ECDSA P-256 (signatures with SHA-256).
+    P256,
+    /// RSA-2048 (PKCS#1 v1.5 with SHA-256).
+    Rsa2048,
+}
+
+/// A self-signed CA with a key of `kind`, valid for ten years.
+pub fn make_ca_with(kind: CaKey) -> anyhow::Result<Ca> {
+    let key = match kind {
+        CaKey::P256 => return make_ca(),
+        CaKey::Rsa2048 => {
+            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).context("RSA-2048 CA key")?
+        }
+    };
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::OrganizationName, "Ferrum E2E");
+    params.distinguished_name.push(DnType::CommonName, "Ferrum bench CA (RSA-2048)");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(3650);
+    let cert = params.self_signed(&key).context("self-signed RSA CA")?;
+    Ok(Ca { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+}
+
 /// A PEM CSR for `dns` (also its common name) with a fresh P-256 key.
 pub fn make_csr(dns: &str) -> anyhow::Result<Vec<u8>> {
     Ok(fixtures::csr_pem(dns))

@@ -92,6 +92,9 @@ pub struct RunArgs {
     /// Creates + approvals the driver keeps in flight (also for the foreign load).
     #[arg(long, default_value_t = 16)]
     client_concurrency: usize,
+    /// The CA's key, for every contender: `p256` or `rsa2048`.
+    #[arg(long, value_enum, default_value = "p256")]
+    ca_key: pki::CaKey,
     /// Contenders, in the order of odd repetitions.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "ferrum,cert-manager,sample,floor")]
     contenders: Vec<Contender>,
@@ -153,9 +156,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let n = args.count;
     let timeout = args.timeout.unwrap_or(Duration::from_secs(60) + Duration::from_millis(200) * n as u32);
     let step = Instant::now();
-    let ca = pki::make_ca()?;
+    let ca = pki::make_ca_with(args.ca_key)?;
     let csrs = pki::make_csrs(n)?;
-    eprintln!("bench: {n} P-256 CSRs and a CA generated in {:.1}s", step.elapsed().as_secs_f64());
+    eprintln!("bench: {n} P-256 CSRs and a {:?} CA generated in {:.1}s", args.ca_key, step.elapsed().as_secs_f64());
     let foreign_load = match args.foreign {
         0 => None,
         count => {

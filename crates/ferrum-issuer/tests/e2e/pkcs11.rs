@@ -393,3 +393,50 @@ async fn same_certificate_as_cert_managers_ca_issuer_with_the_key_on_a_token() {
     .await;
     assert!(!events.is_empty());
 }
+
+/// PKCS#11 logs in the whole process: once one issuer's PIN has logged the token in, another
+/// issuer naming the same key with a wrong PIN must not sign on that login. It is `WrongPIN`,
+/// its request waits, and the issuer with the right PIN still issues. A third wrong PIN right
+/// after is not even tried (no PIN-guessing loop that could lock the token).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_pin_never_rides_on_another_issuers_login() {
+    let w = hsm_world("hsm-pins", false, &[]).await;
+    let h = &w.h;
+    h.create_issuer_spec(IssuerScope::Namespaced, "good", hsm_spec("ca-p256", "ca-p256")).await;
+    h.issuer_ready(IssuerScope::Namespaced, "good", "True").await;
+    let good = ferrum_ref(IssuerScope::Namespaced, "good");
+    h.create_request("good-1", &csr_pem("good1.example"), good.clone()).await;
+    h.decide("good-1", true).await;
+    h.request_reason("good-1", "Issued", Duration::from_secs(30)).await;
+
+    h.create_opaque_secret(&h.ns, "guessed-pin", &[("pin", b"123456")]).await;
+    let mut guessing = hsm_spec("ca-p256", "ca-p256");
+    guessing["pkcs11"]["pinSecretRef"]["name"] = json!("guessed-pin");
+    h.create_issuer_spec(IssuerScope::Namespaced, "hsm", guessing).await;
+    expect_not_ready(h, "WrongPIN", "refused by the token").await;
+    h.create_request("guessed", &csr_pem("guessed.example"), ferrum_ref(IssuerScope::Namespaced, "hsm")).await;
+    h.decide("guessed", true).await;
+    let waiting = h.request_reason("guessed", "Pending", Duration::from_secs(30)).await;
+    assert!(ready_message(&waiting).contains("WrongPIN"), "{}", ready_message(&waiting));
+
+    // The right PIN logs the token in again and issues.
+    h.create_request("good-2", &csr_pem("good2.example"), good.clone()).await;
+    h.decide("good-2", true).await;
+    h.request_reason("good-2", "Issued", Duration::from_secs(30)).await;
+
+    // Another guess at once: not tried, the issuer not Ready either way.
+    h.create_opaque_secret(&h.ns, "guessed-pin-2", &[("pin", b"000000")]).await;
+    let mut again = hsm_spec("ca-p256", "ca-p256");
+    again["pkcs11"]["pinSecretRef"]["name"] = json!("guessed-pin-2");
+    h.create_issuer_spec(IssuerScope::Namespaced, "again", again).await;
+    let (reason, message) = h.issuer_ready(IssuerScope::Namespaced, "again", "False").await;
+    assert!(
+        reason == "TokenUnavailable" && message.contains("logged in with another issuer's PIN") || reason == "WrongPIN",
+        "{reason}: {message}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cr = h.api::<CertificateRequest>().get("guessed").await.unwrap();
+    assert!(cr.status.as_ref().is_none_or(|s| s.certificate.is_empty()), "no certificate for a wrong PIN");
+    let log = h.ferrum_log();
+    assert!(!log.contains("123456") && !log.contains("000000") && !log.contains(PIN), "no PIN in the log");
+}

@@ -42,3 +42,66 @@ pub mod reasons {
     /// Warning: the key may leave the token.
     pub const KEY_EXTRACTABLE: &str = "KeyExtractable";
 }
+
+/// A key on a token as a [`crate::x509::SigningKey`], without Kubernetes: only for the signing
+/// micro-benchmark (`benches/pkcs11_signing.rs`), compiled with the `bench-internals` feature,
+/// never in a build that issues. Not an API.
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::mechanism::Scheme;
+    use super::spec::RsaSignatureScheme;
+    use super::token::{KeySelector, Modules, Pin, SessionPermit, Token, TokenSelector};
+    use crate::x509::{CaBundle, SigningError, SigningKey};
+
+    /// One session of a token, held for the benchmark's lifetime, signing with one key.
+    pub struct TokenSigner {
+        token: Arc<Token>,
+        permit: SessionPermit,
+        pin: Pin,
+        selector: KeySelector,
+        scheme: Scheme,
+        public_key: Vec<u8>,
+    }
+
+    impl TokenSigner {
+        /// The key `key_label` on token `token_label` of `module`, for the CA `ca`.
+        pub fn open(
+            module: &Path,
+            token_label: &str,
+            pin: &str,
+            key_label: &str,
+            ca: &CaBundle,
+        ) -> Result<Self, String> {
+            let modules = Modules::new(Some(module.to_owned()), Vec::new(), 1);
+            let token = modules.library(None).and_then(|l| l.token(&TokenSelector::Label(token_label.into())));
+            let token = token.map_err(|e| e.to_string())?;
+            let permit = token.try_permit().ok_or("no free session")?;
+            let pin = Pin::new(pin.as_bytes())?;
+            let selector = KeySelector { label: Some(key_label.into()), id: None };
+            let scheme =
+                Scheme::for_key(ca.issuing().public_key_info(), RsaSignatureScheme::Pkcs1v15).map_err(|e| e.0)?;
+            token.find_key(&permit, &pin, &selector, scheme.token_key_type()).map_err(|e| e.to_string())?;
+            Ok(Self { token, permit, pin, selector, scheme, public_key: ca.issuing().public_key().to_vec() })
+        }
+    }
+
+    impl SigningKey for TokenSigner {
+        fn algorithm(&self) -> spki::AlgorithmIdentifierOwned {
+            self.scheme.algorithm_identifier()
+        }
+
+        fn public_key(&self) -> &[u8] {
+            &self.public_key
+        }
+
+        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+            self.token
+                .sign(&self.permit, &self.pin, &self.selector, &self.scheme, message)
+                .map_err(|e| SigningError::new(e.to_string()))
+        }
+    }
+}

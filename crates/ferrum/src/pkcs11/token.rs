@@ -391,6 +391,12 @@ impl Token {
             .map_err(|_| TokenError::Unavailable("the session pool is closed".into()))
     }
 
+    /// A session slot if one is free now (the signing benchmark's single-threaded use).
+    #[cfg(feature = "bench-internals")]
+    pub(crate) fn try_permit(&self) -> Option<SessionPermit> {
+        self.permits.clone().try_acquire_owned().ok().map(SessionPermit)
+    }
+
     /// Runs `operation` on a logged-in session (one from the pool, or a new one). Blocking;
     /// hold a [`SessionPermit`] while calling it. A session that failed is closed rather than
     /// returned; a device or token error drops every idle session and the login, so that the
