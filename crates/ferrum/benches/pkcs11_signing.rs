@@ -14,7 +14,7 @@
 use std::hint::black_box;
 use std::time::{Instant, SystemTime};
 
-use ferrum::pkcs11::bench::TokenSigner;
+use ferrum::pkcs11::bench::{Hsm, TokenSigner};
 use ferrum::x509::{
     CaBundle, CertificateTemplate, PublishedUrls, RequestedProfile, SigningKey, SoftwareKey, certificate_template,
     parse_csr, sign_with_ca,
@@ -114,13 +114,14 @@ fn main() {
         ("P-256", KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("P-256 key"), 200),
         ("RSA-2048", KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048).expect("RSA key"), 60),
     ];
+    let module = Hsm::new(&hsm.module, 2);
     let mut contenders = Vec::new();
     for (name, key, batch) in keys {
         let label = format!("ca-{}", name.to_lowercase());
         hsm.import_key(TOKEN, PIN, &key.serialize_pem(), &label, if name == "P-256" { "01" } else { "02" }, false);
         let bundle = CaBundle::parse(ca_certificate(&key, name).as_bytes(), None).expect("CaBundle::parse");
         let memory = SoftwareKey::from_pem(key.serialize_pem().as_bytes()).expect("SoftwareKey::from_pem");
-        let token = TokenSigner::open(&hsm.module, TOKEN, PIN, &label, &bundle).expect("the key on the token");
+        let token = module.signer(TOKEN, PIN, &label, &bundle).expect("the key on the token");
         contenders.push(Contenders { name, bundle, memory, token, batch });
     }
     let template = template();

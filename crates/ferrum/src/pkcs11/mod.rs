@@ -43,9 +43,9 @@ pub mod reasons {
     pub const KEY_EXTRACTABLE: &str = "KeyExtractable";
 }
 
-/// A key on a token as a [`crate::x509::SigningKey`], without Kubernetes: only for the signing
-/// micro-benchmark (`benches/pkcs11_signing.rs`), compiled with the `bench-internals` feature,
-/// never in a build that issues. Not an API.
+/// Keys on tokens as [`crate::x509::SigningKey`]s, without Kubernetes: only for the signing
+/// micro-benchmark (`benches/pkcs11_signing.rs`) and the PIN tests (`tests/pkcs11_pins.rs`),
+/// compiled with the `bench-internals` feature, never in a build that issues. Not an API.
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench {
@@ -57,27 +57,27 @@ pub mod bench {
     use super::token::{KeySelector, Modules, Pin, SessionPermit, Token, TokenSelector};
     use crate::x509::{CaBundle, SigningError, SigningKey};
 
-    /// One session of a token, held for the benchmark's lifetime, signing with one key.
-    pub struct TokenSigner {
-        token: Arc<Token>,
-        permit: SessionPermit,
-        pin: Pin,
-        selector: KeySelector,
-        scheme: Scheme,
-        public_key: Vec<u8>,
+    /// One module, as the `pkcs11` backend holds it (one login state per token).
+    pub struct Hsm {
+        modules: Modules,
     }
 
-    impl TokenSigner {
-        /// The key `key_label` on token `token_label` of `module`, for the CA `ca`.
-        pub fn open(
-            module: &Path,
+    impl Hsm {
+        /// `module`, with `sessions` sessions per token.
+        pub fn new(module: &Path, sessions: usize) -> Self {
+            Self { modules: Modules::new(Some(module.to_owned()), Vec::new(), sessions) }
+        }
+
+        /// The key `key_label` on token `token_label`, for the CA `ca`, logged in with `pin`
+        /// (an error says why not, as the issuer's condition would).
+        pub fn signer(
+            &self,
             token_label: &str,
             pin: &str,
             key_label: &str,
             ca: &CaBundle,
-        ) -> Result<Self, String> {
-            let modules = Modules::new(Some(module.to_owned()), Vec::new(), 1);
-            let token = modules.library(None).and_then(|l| l.token(&TokenSelector::Label(token_label.into())));
+        ) -> Result<TokenSigner, String> {
+            let token = self.modules.library(None).and_then(|l| l.token(&TokenSelector::Label(token_label.into())));
             let token = token.map_err(|e| e.to_string())?;
             let permit = token.try_permit().ok_or("no free session")?;
             let pin = Pin::new(pin.as_bytes())?;
@@ -85,8 +85,18 @@ pub mod bench {
             let scheme =
                 Scheme::for_key(ca.issuing().public_key_info(), RsaSignatureScheme::Pkcs1v15).map_err(|e| e.0)?;
             token.find_key(&permit, &pin, &selector, scheme.token_key_type()).map_err(|e| e.to_string())?;
-            Ok(Self { token, permit, pin, selector, scheme, public_key: ca.issuing().public_key().to_vec() })
+            Ok(TokenSigner { token, permit, pin, selector, scheme, public_key: ca.issuing().public_key().to_vec() })
         }
+    }
+
+    /// One session of a token, held while it lives, signing with one key.
+    pub struct TokenSigner {
+        token: Arc<Token>,
+        permit: SessionPermit,
+        pin: Pin,
+        selector: KeySelector,
+        scheme: Scheme,
+        public_key: Vec<u8>,
     }
 
     impl SigningKey for TokenSigner {

@@ -7,8 +7,11 @@
 //! every session of the process may use its keys. So a PIN is never taken on trust because the
 //! token is already logged in: an issuer whose PIN differs from the one that logged in has its
 //! PIN tried by logging out and in again (at most once per [`PIN_PROBE_INTERVAL`] per token), and
-//! a PIN the token refused is not tried again for [`BAD_PIN_MEMORY`], so that no issuer (or
-//! tenant) can lock the token by making Ferrum try wrong PINs in a loop.
+//! a PIN the token refused is not tried again for [`BAD_PIN_MEMORY`]. A PIN that has not logged
+//! the token in before is not tried when the token says one more failure locks it, nor while it
+//! reports failed attempts after one of Ferrum's own in the last hour, nor after
+//! [`MAX_REFUSALS`] refusals in an hour (for tokens that report no counter). So no issuer (or
+//! tenant) can lock the token by making Ferrum try wrong PINs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +36,11 @@ pub(crate) const PIN_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 pub(crate) const BAD_PIN_MEMORY: Duration = Duration::from_secs(600);
 /// At most this many refused PINs are remembered per token.
 const MAX_BAD_PINS: usize = 64;
+/// After this many refusals of a token within [`REFUSAL_WINDOW`], no PIN that has not logged
+/// in before is tried on it until the window has passed: tokens lock after a few wrong PINs.
+const MAX_REFUSALS: usize = 3;
+/// See [`MAX_REFUSALS`].
+const REFUSAL_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Why a module, token or key could not be used. Messages carry no PIN and no key material.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -318,6 +326,10 @@ struct Login {
     refused: HashMap<[u8; 32], Instant>,
     /// When a PIN other than `with` was last tried.
     last_probe: Option<Instant>,
+    /// SHA-256 of PINs that logged the token in (at most [`MAX_BAD_PINS`]).
+    accepted: std::collections::HashSet<[u8; 32]>,
+    /// When the token refused a PIN, within [`REFUSAL_WINDOW`].
+    refusals: Vec<Instant>,
 }
 
 /// One token: its sessions and its login.
@@ -493,6 +505,33 @@ impl Token {
         if login.refused.contains_key(&pin.digest) {
             return Err(self.wrong_pin("refused by the token in the last 10 minutes; not tried again until then or until the PIN Secret changes"));
         }
+        login.refusals.retain(|at| now.duration_since(*at) < REFUSAL_WINDOW);
+        if !login.accepted.contains(&pin.digest) {
+            // A PIN never seen to work: try it only if a wrong guess cannot lock the token.
+            if login.refusals.len() >= MAX_REFUSALS {
+                return Err(self.wrong_pin(&format!(
+                    "not tried: the token refused {MAX_REFUSALS} PINs in the last hour, and Ferrum tries no PIN it has not seen work until the hour has passed, so as not to lock the token"
+                )));
+            }
+            match self.shared.context.get_token_info(self.slot) {
+                Ok(info) if info.user_pin_locked() => {
+                    return Err(
+                        self.wrong_pin("not tried: the token's user PIN is locked; an administrator must reset it")
+                    );
+                }
+                Ok(info) if info.user_pin_final_try() => {
+                    return Err(self.wrong_pin(
+                        "not tried: one more wrong PIN would lock the token, and Ferrum tries no PIN it has not seen work while that is so",
+                    ));
+                }
+                Ok(info) if info.user_pin_count_low() && !login.refusals.is_empty() => {
+                    return Err(self.wrong_pin(
+                        "not tried: the token reports failed PIN attempts since its last login, one of them Ferrum's in the last hour; Ferrum tries no PIN it has not seen work until a login succeeds or the hour has passed",
+                    ));
+                }
+                _ => {}
+            }
+        }
         if login.with.is_some() {
             if login.last_probe.is_some_and(|at| now.duration_since(at) < PIN_PROBE_INTERVAL) {
                 return Err(TokenError::Unavailable(format!(
@@ -514,6 +553,10 @@ impl Token {
         match outcome {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
                 login.with = Some(pin.digest);
+                if login.accepted.len() >= MAX_BAD_PINS {
+                    login.accepted.clear();
+                }
+                login.accepted.insert(pin.digest);
                 Ok(())
             }
             Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinInvalid | RvError::PinLenRange, _)) => {
@@ -521,6 +564,8 @@ impl Token {
                     login.refused.clear();
                 }
                 login.refused.insert(pin.digest, now);
+                login.refusals.push(now);
+                login.accepted.remove(&pin.digest);
                 Err(self.wrong_pin("refused by the token"))
             }
             Err(CkError::Pkcs11(RvError::PinLocked | RvError::PinExpired, _)) => {
