@@ -146,6 +146,13 @@ impl SoftHsm {
         let _ = std::fs::remove_file(&der_path);
     }
 
+    /// Deletes the private key `label` from `token`.
+    pub fn delete_private_key(&self, token: &str, pin: &str, label: &str) {
+        let mut cmd = self.pkcs11_tool(token, pin);
+        cmd.args(["--delete-object", "--type", "privkey", "--label", label]);
+        checked(&format!("pkcs11-tool --delete-object {label}"), cmd.output());
+    }
+
     /// What pkcs11-tool lists of the objects on `token` (`--list-objects`), for assertions on
     /// a key's attributes ("never extractable", "sensitive").
     pub fn list_objects(&self, token: &str, pin: &str) -> String {

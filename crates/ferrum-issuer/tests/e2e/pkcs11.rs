@@ -440,3 +440,32 @@ async fn a_wrong_pin_never_rides_on_another_issuers_login() {
     let log = h.ferrum_log();
     assert!(!log.contains("123456") && !log.contains("000000") && !log.contains(PIN), "no PIN in the log");
 }
+
+/// The CA key deleted from the token while Ferrum signs with it: the next request finds it gone,
+/// the issuer turns not Ready (`KeyUnavailable`, then `KeyNotFound`) and the request waits; the
+/// key put back (the same key, imported again), the issuer is Ready and the request issued.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_that_vanishes_breaks_the_issuer_until_it_is_back() {
+    let w = hsm_world("hsm-vanish", false, &[]).await;
+    let h = &w.h;
+    let ca = make_ca("Vanishing CA", CaOptions::default());
+    w.hsm.import_key(TOKEN, PIN, &ca.key_pem, "vanishing", "0a", false);
+    h.create_opaque_secret(&h.ns, "vanishing", &[("tls.crt", ca.cert_pem.as_bytes())]).await;
+    h.create_issuer_spec(IssuerScope::Namespaced, "hsm", hsm_spec("vanishing", "vanishing")).await;
+    expect_ready(h, "nothing").await;
+    let issuer = ferrum_ref(IssuerScope::Namespaced, "hsm");
+    h.create_request("before", &csr_pem("before.example"), issuer.clone()).await;
+    h.decide("before", true).await;
+    h.request_reason("before", "Issued", Duration::from_secs(30)).await;
+
+    w.hsm.delete_private_key(TOKEN, PIN, "vanishing");
+    h.create_request("after", &csr_pem("after.example"), issuer.clone()).await;
+    h.decide("after", true).await;
+    expect_not_ready(h, "KeyNotFound", "no private key labelled \"vanishing\"").await;
+    let waiting = h.request_reason("after", "Pending", Duration::from_secs(30)).await;
+    assert!(ready_message(&waiting).contains("is not ready"), "{}", ready_message(&waiting));
+
+    w.hsm.import_key(TOKEN, PIN, &ca.key_pem, "vanishing", "0a", false);
+    expect_ready(h, "the key").await;
+    h.request_reason("after", "Issued", Duration::from_secs(30)).await;
+}
