@@ -36,7 +36,7 @@ fn wrong_pins_never_sign_and_are_not_guessed_into_a_locked_token() {
     drop((right, again));
     // Another PIN right after a probe: not tried at all.
     let throttled = module.signer(TOKEN, "guess-2", "ca", &ca).err().expect("a second guess within 30 s");
-    assert!(throttled.contains("logged in with another issuer's PIN"), "{throttled}");
+    assert!(throttled.contains("is logged in with another PIN"), "{throttled}");
     // The same wrong PIN again: not tried again.
     let remembered = module.signer(TOKEN, "guess-1", "ca", &ca).err().expect("a refused PIN again");
     assert!(remembered.contains("not tried again"), "{remembered}");

@@ -431,7 +431,7 @@ async fn a_wrong_pin_never_rides_on_another_issuers_login() {
     h.create_issuer_spec(IssuerScope::Namespaced, "again", again).await;
     let (reason, message) = h.issuer_ready(IssuerScope::Namespaced, "again", "False").await;
     assert!(
-        reason == "TokenUnavailable" && message.contains("logged in with another issuer's PIN") || reason == "WrongPIN",
+        reason == "TokenUnavailable" && message.contains("is logged in with another PIN") || reason == "WrongPIN",
         "{reason}: {message}"
     );
     tokio::time::sleep(Duration::from_secs(3)).await;

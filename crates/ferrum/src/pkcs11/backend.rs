@@ -7,10 +7,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kube::Client;
 
+use super::login::Pin;
 use super::mechanism::Scheme;
+use super::modules::Modules;
 use super::reasons::*;
 use super::spec::Pkcs11IssuerSpec;
-use super::token::{KeySelector, Modules, Pin, SessionPermit, Token, TokenError, TokenSelector};
+use super::token::{KeySelector, SessionPermit, Token, TokenError, TokenSelector};
 use crate::ca::backend::{LoadError, ca_health, check_ca_certificate, read_secret};
 use crate::ca::reasons::{INVALID_SECRET, KEY_MISMATCH, SECRET_UNREADABLE};
 use crate::reasons::INVALID_SPEC;
@@ -312,6 +314,7 @@ fn token_error(error: TokenError) -> LoadError {
         TokenError::ModuleNotAllowed(_) => (MODULE_NOT_ALLOWED, None),
         TokenError::ModuleNotLoadable(_) => (MODULE_NOT_LOADABLE, Some(TOKEN_RECHECK)),
         TokenError::TokenNotFound(_) => (TOKEN_NOT_FOUND, Some(TOKEN_RECHECK)),
+        TokenError::TokenNotUnique(_) => (TOKEN_NOT_UNIQUE, None),
         TokenError::WrongPin(_) => (WRONG_PIN, Some(Duration::from_secs(60))),
         TokenError::KeyNotFound(_) => (KEY_NOT_FOUND, Some(TOKEN_RECHECK)),
         TokenError::KeyNotUnique(_) => (KEY_NOT_UNIQUE, None),

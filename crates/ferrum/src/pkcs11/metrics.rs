@@ -7,7 +7,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
-use super::token::Modules;
+use super::modules::Modules;
 
 /// Labels of a token's series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

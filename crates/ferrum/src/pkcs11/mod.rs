@@ -9,8 +9,10 @@
 //! type, a key that is not the certificate's, the CA's dates.
 
 mod backend;
+mod login;
 mod mechanism;
 mod metrics;
+mod modules;
 mod spec;
 mod token;
 
@@ -27,6 +29,8 @@ pub mod reasons {
     pub const MODULE_NOT_LOADABLE: &str = "Pkcs11ModuleNotLoadable";
     /// No token with that label or in that slot.
     pub const TOKEN_NOT_FOUND: &str = "TokenNotFound";
+    /// More than one token with that label.
+    pub const TOKEN_NOT_UNIQUE: &str = "TokenNotUnique";
     /// The token refused the PIN.
     pub const WRONG_PIN: &str = "WrongPIN";
     /// No private key with that label and/or ID on the token.
@@ -52,9 +56,11 @@ pub mod bench {
     use std::path::Path;
     use std::sync::Arc;
 
+    use super::login::Pin;
     use super::mechanism::Scheme;
+    use super::modules::Modules;
     use super::spec::RsaSignatureScheme;
-    use super::token::{KeySelector, Modules, Pin, SessionPermit, Token, TokenSelector};
+    use super::token::{KeySelector, SessionPermit, Token, TokenSelector};
     use crate::x509::{CaBundle, SigningError, SigningKey};
 
     /// One module, as the `pkcs11` backend holds it (one login state per token).

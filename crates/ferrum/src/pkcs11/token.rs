@@ -1,46 +1,22 @@
-//! PKCS#11 modules, tokens and sessions: each module loaded and initialised once per process,
-//! a bounded pool of logged-in sessions per token so that requests sign in parallel, sessions
-//! dropped and opened again after a token reset, and the PIN each issuer presents checked
-//! against the one the token was logged in with.
-//!
-//! PKCS#11 logs in an *application*, not a session: once one issuer's PIN logged the token in,
-//! every session of the process may use its keys. So a PIN is never taken on trust because the
-//! token is already logged in: an issuer whose PIN differs from the one that logged in has its
-//! PIN tried by logging out and in again (at most once per [`PIN_PROBE_INTERVAL`] per token), and
-//! a PIN the token refused is not tried again for [`BAD_PIN_MEMORY`]. A PIN that has not logged
-//! the token in before is not tried when the token says one more failure locks it, nor while it
-//! reports failed attempts after one of Ferrum's own in the last hour, nor after
-//! [`MAX_REFUSALS`] refusals in an hour (for tokens that report no counter). So no issuer (or
-//! tenant) can lock the token by making Ferrum try wrong PINs.
+//! One token: a bounded pool of logged-in sessions, so that requests sign in parallel; the
+//! private keys found on it; signing. Sessions of an earlier initialisation of the module are
+//! abandoned, a session that failed is closed, and the login is checked for every PIN
+//! ([`super::login`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use aws_lc_rs::digest;
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::Session;
 use cryptoki::slot::Slot;
-use cryptoki::types::AuthPin;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::login::{Login, Pin};
 use super::mechanism::Scheme;
-
-/// How often a PIN other than the one the token is logged in with may be tried.
-pub(crate) const PIN_PROBE_INTERVAL: Duration = Duration::from_secs(30);
-/// How long a PIN the token refused is refused without asking the token.
-pub(crate) const BAD_PIN_MEMORY: Duration = Duration::from_secs(600);
-/// At most this many refused PINs are remembered per token.
-const MAX_BAD_PINS: usize = 64;
-/// After this many refusals of a token within [`REFUSAL_WINDOW`], no PIN that has not logged
-/// in before is tried on it until the window has passed: tokens lock after a few wrong PINs.
-const MAX_REFUSALS: usize = 3;
-/// See [`MAX_REFUSALS`].
-const REFUSAL_WINDOW: Duration = Duration::from_secs(3600);
+use super::modules::Shared;
 
 /// Why a module, token or key could not be used. Messages carry no PIN and no key material.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +30,9 @@ pub(crate) enum TokenError {
     /// No token with that label or slot.
     #[error("{0}")]
     TokenNotFound(String),
+    /// More than one token with that label.
+    #[error("{0}")]
+    TokenNotUnique(String),
     /// The token refused the PIN (or it was refused recently).
     #[error("{0}")]
     WrongPin(String),
@@ -115,259 +94,61 @@ impl std::fmt::Display for KeySelector {
     }
 }
 
-/// The modules this process may load, and those it has loaded.
-#[derive(Debug)]
-pub(crate) struct Modules {
-    default: Option<PathBuf>,
-    allowed: Vec<PathBuf>,
-    max_sessions: usize,
-    loaded: Mutex<HashMap<PathBuf, Arc<Library>>>,
-}
-
-impl Modules {
-    /// Modules: `default` (used when an issuer names none) and `allowed` may be loaded; each
-    /// token gets at most `max_sessions` sessions.
-    pub(crate) fn new(default: Option<PathBuf>, allowed: Vec<PathBuf>, max_sessions: usize) -> Self {
-        Self { default, allowed, max_sessions: max_sessions.max(1), loaded: Mutex::new(HashMap::new()) }
-    }
-
-    /// The module an issuer asks for (`None`: the default), loaded and initialised once.
-    /// Blocking (it may load a library).
-    pub(crate) fn library(&self, requested: Option<&str>) -> Result<Arc<Library>, TokenError> {
-        let path = match (requested, &self.default) {
-            (Some(path), _) => PathBuf::from(path),
-            (None, Some(default)) => default.clone(),
-            (None, None) => {
-                return Err(TokenError::ModuleNotAllowed(
-                    "the issuer names no PKCS#11 module and the controller has no default (--pkcs11-module)".into(),
-                ));
-            }
-        };
-        if self.default.as_ref() != Some(&path) && !self.allowed.contains(&path) {
-            return Err(TokenError::ModuleNotAllowed(format!(
-                "PKCS#11 module {} is not one this controller may load; an administrator allows it with --pkcs11-module or --pkcs11-allowed-modules",
-                path.display()
-            )));
-        }
-        let mut loaded = lock(&self.loaded);
-        if let Some(library) = loaded.get(&path) {
-            return Ok(library.clone());
-        }
-        let library = Arc::new(Library::load(&path, self.max_sessions)?);
-        loaded.insert(path, library.clone());
-        Ok(library)
-    }
-
-    /// Every token in use, for metrics.
-    pub(crate) fn tokens(&self) -> Vec<Arc<Token>> {
-        lock(&self.loaded)
-            .values()
-            .flat_map(|library| lock(&library.tokens).values().cloned().collect::<Vec<_>>())
-            .collect()
-    }
-}
-
-/// One loaded PKCS#11 module.
-#[derive(Debug)]
-pub(crate) struct Library {
-    path: PathBuf,
-    shared: Arc<Shared>,
-    max_sessions: usize,
-    tokens: Mutex<HashMap<u64, Arc<Token>>>,
-    last_reinitialised: Mutex<Option<Instant>>,
-}
-
-/// What a module's tokens share: the context, and the lock that keeps every call out while the
-/// module is initialised again.
-#[derive(Debug)]
-struct Shared {
-    context: Pkcs11,
-    /// Held (shared) by every PKCS#11 call, taken (exclusive) to finalise and initialise again.
-    calls: RwLock<()>,
-    /// Counts initialisations: sessions of an earlier one are gone.
-    generation: AtomicU64,
-    /// Whether the last initialisation succeeded.
-    initialized: AtomicBool,
-}
-
-/// How often a module may be finalised and initialised again (to see a token that came back).
-const REINITIALISE_INTERVAL: Duration = Duration::from_secs(4);
-
-fn init_args() -> CInitializeArgs {
-    CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)
-}
-
-impl Library {
-    fn load(path: &Path, max_sessions: usize) -> Result<Self, TokenError> {
-        let shown = path.display();
-        if !path.is_file() {
-            return Err(TokenError::ModuleNotLoadable(format!("PKCS#11 module {shown} not found")));
-        }
-        let context = Pkcs11::new(path)
-            .map_err(|e| TokenError::ModuleNotLoadable(format!("PKCS#11 module {shown} did not load: {e}")))?;
-        match context.initialize(init_args()) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-            Err(e) => {
-                return Err(TokenError::ModuleNotLoadable(format!(
-                    "PKCS#11 module {shown} did not initialise: {e} (for SoftHSM2: is SOFTHSM2_CONF readable?)"
-                )));
-            }
-        }
-        let shared = Shared {
-            context,
-            calls: RwLock::new(()),
-            generation: AtomicU64::new(0),
-            initialized: AtomicBool::new(true),
-        };
-        Ok(Self {
-            path: path.to_owned(),
-            shared: Arc::new(shared),
-            max_sessions,
-            tokens: Mutex::new(HashMap::new()),
-            last_reinitialised: Mutex::new(None),
-        })
-    }
-
-    /// Finalises the module and initialises it again, so that it looks at its tokens afresh (a
-    /// token that was unplugged or whose device restarted). Waits for the calls in progress;
-    /// the sessions of the earlier initialisation are abandoned, never closed (their handles
-    /// may be reused). At most once per [`REINITIALISE_INTERVAL`]; `false` if it was not time.
-    fn reinitialise(&self) -> Result<bool, TokenError> {
-        {
-            let mut last = lock(&self.last_reinitialised);
-            if last.is_some_and(|at| at.elapsed() < REINITIALISE_INTERVAL) {
-                return Ok(false);
-            }
-            *last = Some(Instant::now());
-        }
-        let _exclusive = self.shared.calls.write().unwrap_or_else(|e| e.into_inner());
-        if self.shared.initialized.load(Ordering::SeqCst) {
-            let _ = self.shared.context.clone().finalize();
-        }
-        self.shared.generation.fetch_add(1, Ordering::SeqCst);
-        match self.shared.context.initialize(init_args()) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {
-                self.shared.initialized.store(true, Ordering::SeqCst);
-                Ok(true)
-            }
-            Err(e) => {
-                self.shared.initialized.store(false, Ordering::SeqCst);
-                Err(TokenError::ModuleNotLoadable(format!(
-                    "PKCS#11 module {} did not initialise again: {e} (for SoftHSM2: is SOFTHSM2_CONF readable?)",
-                    self.path.display()
-                )))
-            }
-        }
-    }
-
-    /// The token `selector` names; a token not found (or a module that stopped answering)
-    /// makes the module initialise again, at most every few seconds, and look once more.
-    /// Blocking.
-    pub(crate) fn token(&self, selector: &TokenSelector) -> Result<Arc<Token>, TokenError> {
-        match self.find_token(selector) {
-            Err(TokenError::TokenNotFound(_) | TokenError::Unavailable(_) | TokenError::ModuleNotLoadable(_))
-                if self.reinitialise()? =>
-            {
-                self.find_token(selector)
-            }
-            found => found,
-        }
-    }
-
-    fn find_token(&self, selector: &TokenSelector) -> Result<Arc<Token>, TokenError> {
-        let _calls = self.shared.calls.read().unwrap_or_else(|e| e.into_inner());
-        if !self.shared.initialized.load(Ordering::SeqCst) {
-            return Err(TokenError::ModuleNotLoadable(format!(
-                "PKCS#11 module {} is not initialised (its last initialisation failed)",
-                self.path.display()
-            )));
-        }
-        let unavailable =
-            |e: CkError| TokenError::Unavailable(format!("listing the tokens of {}: {e}", self.path.display()));
-        let context = &self.shared.context;
-        let slots = context.get_slots_with_token().map_err(unavailable)?;
-        let mut found = None;
-        for slot in slots {
-            let label = match context.get_token_info(slot) {
-                Ok(info) => info.label().trim_end().to_owned(),
-                Err(_) => continue,
-            };
-            let matches = match selector {
-                TokenSelector::Label(wanted) => &label == wanted,
-                TokenSelector::Slot(id) => slot.id() == *id,
-            };
-            if matches {
-                if found.is_some() {
-                    return Err(TokenError::TokenNotFound(format!(
-                        "more than one {selector} in PKCS#11 module {}; select it by slot",
-                        self.path.display()
-                    )));
-                }
-                found = Some((slot, label));
-            }
-        }
-        let Some((slot, label)) = found else {
-            return Err(TokenError::TokenNotFound(format!("no {selector} in PKCS#11 module {}", self.path.display())));
-        };
-        let mut tokens = lock(&self.tokens);
-        let token = tokens.entry(slot.id()).or_insert_with(|| {
-            Arc::new(Token::new(self.shared.clone(), slot, label, self.path.clone(), self.max_sessions))
-        });
-        Ok(token.clone())
-    }
-}
-
-/// Which PIN logged the token in, and which it refused.
+/// The idle sessions of one initialisation of the module.
 #[derive(Debug, Default)]
-struct Login {
-    /// SHA-256 of the PIN the token is logged in with, if Ferrum logged it in.
-    with: Option<[u8; 32]>,
-    /// SHA-256 of PINs the token refused, and when.
-    refused: HashMap<[u8; 32], Instant>,
-    /// When a PIN other than `with` was last tried.
-    last_probe: Option<Instant>,
-    /// SHA-256 of PINs that logged the token in (at most [`MAX_BAD_PINS`]).
-    accepted: std::collections::HashSet<[u8; 32]>,
-    /// When the token refused a PIN, within [`REFUSAL_WINDOW`].
-    refusals: Vec<Instant>,
+struct Pool {
+    /// The module initialisation these sessions belong to.
+    generation: u64,
+    idle: Vec<Session>,
+    /// Sessions open, idle or in use.
+    open: usize,
 }
 
-/// One token: its sessions and its login.
+/// One token: its sessions, its login and the keys found on it.
 #[derive(Debug)]
 pub(crate) struct Token {
     shared: Arc<Shared>,
-    /// The module initialisation the idle sessions belong to.
-    generation: AtomicU64,
     slot: Slot,
     label: String,
     module: PathBuf,
-    idle: Mutex<Vec<Session>>,
+    pool: Mutex<Pool>,
     permits: Arc<Semaphore>,
     login: Mutex<Login>,
-    keys: Mutex<HashMap<KeySelector, ObjectHandle>>,
-    open: AtomicUsize,
+    /// Handles of the keys found, with the module initialisation they belong to.
+    keys: Mutex<HashMap<KeySelector, (u64, ObjectHandle)>>,
     in_use: AtomicUsize,
     in_use_peak: AtomicUsize,
 }
 
-/// A session lent out of the pool, with the permit that bounds the pool.
+/// A place in a token's session pool: hold one while calling [`Token::sign`] or
+/// [`Token::find_key`].
 #[derive(Debug)]
 pub(crate) struct SessionPermit(#[allow(dead_code)] OwnedSemaphorePermit);
 
+/// What an operation on a session failed with: a PKCS#11 call, or a finding of ours.
+enum OpError {
+    Call(CkError),
+    Token(TokenError),
+}
+
+impl From<CkError> for OpError {
+    fn from(error: CkError) -> Self {
+        OpError::Call(error)
+    }
+}
+
 impl Token {
-    fn new(shared: Arc<Shared>, slot: Slot, label: String, module: PathBuf, max_sessions: usize) -> Self {
-        let generation = AtomicU64::new(shared.generation.load(Ordering::SeqCst));
+    pub(crate) fn new(shared: Arc<Shared>, slot: Slot, label: String, module: PathBuf, max_sessions: usize) -> Self {
+        let generation = shared.generation.load(Ordering::SeqCst);
         Self {
             shared,
-            generation,
             slot,
             label,
             module,
-            idle: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool { generation, ..Pool::default() }),
             permits: Arc::new(Semaphore::new(max_sessions)),
             login: Mutex::new(Login::default()),
             keys: Mutex::new(HashMap::new()),
-            open: AtomicUsize::new(0),
             in_use: AtomicUsize::new(0),
             in_use_peak: AtomicUsize::new(0),
         }
@@ -385,15 +166,12 @@ impl Token {
 
     /// (sessions open, sessions in use now, most sessions in use at once since start).
     pub(crate) fn session_counts(&self) -> (usize, usize, usize) {
-        (
-            self.open.load(Ordering::Relaxed),
-            self.in_use.load(Ordering::Relaxed),
-            self.in_use_peak.load(Ordering::Relaxed),
-        )
+        let open = lock(&self.pool).open;
+        (open, self.in_use.load(Ordering::Relaxed), self.in_use_peak.load(Ordering::Relaxed))
     }
 
-    /// Waits for a free session slot (the pool's bound). Async: call it before moving to a
-    /// blocking thread.
+    /// Waits for a place in the session pool. Async: call it before moving to a blocking
+    /// thread.
     pub(crate) async fn permit(&self) -> Result<SessionPermit, TokenError> {
         self.permits
             .clone()
@@ -403,21 +181,19 @@ impl Token {
             .map_err(|_| TokenError::Unavailable("the session pool is closed".into()))
     }
 
-    /// A session slot if one is free now (the signing benchmark's single-threaded use).
+    /// A place in the pool if one is free now (the benchmark's and tests' single-threaded use).
     #[cfg(feature = "bench-internals")]
     pub(crate) fn try_permit(&self) -> Option<SessionPermit> {
         self.permits.clone().try_acquire_owned().ok().map(SessionPermit)
     }
 
-    /// Runs `operation` on a logged-in session (one from the pool, or a new one). Blocking;
-    /// hold a [`SessionPermit`] while calling it. A session that failed is closed rather than
-    /// returned; a device or token error drops every idle session and the login, so that the
-    /// next call starts afresh (a token that was reset or came back is used again).
+    /// Runs `operation` on a logged-in session (one from the pool, or a new one), with the
+    /// module initialisation it belongs to. Blocking; hold a [`SessionPermit`].
     fn with_session<T>(
         &self,
         _permit: &SessionPermit,
         pin: &Pin,
-        operation: impl FnOnce(&Session) -> Result<T, CkError>,
+        operation: impl FnOnce(&Session, u64) -> Result<T, OpError>,
     ) -> Result<T, TokenError> {
         let in_use = self.in_use.fetch_add(1, Ordering::Relaxed) + 1;
         self.in_use_peak.fetch_max(in_use, Ordering::Relaxed);
@@ -429,8 +205,9 @@ impl Token {
     fn with_session_counted<T>(
         &self,
         pin: &Pin,
-        operation: impl FnOnce(&Session) -> Result<T, CkError>,
+        operation: impl FnOnce(&Session, u64) -> Result<T, OpError>,
     ) -> Result<T, TokenError> {
+        // No re-initialisation while this runs: the generation read here stays current.
         let _calls = self.shared.calls.read().unwrap_or_else(|e| e.into_inner());
         if !self.shared.initialized.load(Ordering::SeqCst) {
             return Err(TokenError::Unavailable(format!(
@@ -438,152 +215,104 @@ impl Token {
                 self.describe()
             )));
         }
-        let current = self.shared.generation.load(Ordering::SeqCst);
-        if self.generation.swap(current, Ordering::SeqCst) != current {
-            // The module was initialised again: the idle sessions, the login and the key
-            // handles belong to the earlier initialisation. The sessions are abandoned, not
-            // closed: their handles may now be other sessions'.
-            for session in std::mem::take(&mut *lock(&self.idle)) {
-                std::mem::forget(session);
-            }
-            self.open.store(0, Ordering::Relaxed);
-            lock(&self.login).with = None;
-            lock(&self.keys).clear();
-        }
-        let session = match lock(&self.idle).pop() {
+        let generation = self.shared.generation.load(Ordering::SeqCst);
+        let idle = self.take_idle(generation);
+        let session = match idle {
             Some(session) => session,
             None => {
                 let session =
                     self.shared.context.open_ro_session(self.slot).map_err(|e| self.failed("opening a session", &e))?;
-                self.open.fetch_add(1, Ordering::Relaxed);
+                lock(&self.pool).open += 1;
                 session
             }
         };
-        if let Err(error) = self.ensure_login(&session, pin) {
-            self.discard(session, &error);
+        let describe = self.describe();
+        let login = lock(&self.login).ensure(
+            &session,
+            pin,
+            || self.shared.context.get_token_info(self.slot),
+            |what, e| self.failed(what, e),
+            &describe,
+        );
+        if let Err(error) = login {
+            self.put_back_or_close(session, generation, &error);
             return Err(error);
         }
-        match operation(&session) {
+        match operation(&session, generation) {
             Ok(value) => {
-                lock(&self.idle).push(session);
+                self.give_back(session, generation);
                 Ok(value)
             }
-            Err(e) => {
+            Err(OpError::Token(error)) => {
+                self.give_back(session, generation);
+                Err(error)
+            }
+            Err(OpError::Call(CkError::Pkcs11(RvError::UserNotLoggedIn, _))) => {
+                // Logged out under us (another PIN was being checked, the token was reset):
+                // logged in again at the next call.
+                lock(&self.login).forget();
+                self.give_back(session, generation);
+                Err(TokenError::Busy(format!("the {describe} was logged out while signing")))
+            }
+            Err(OpError::Call(e)) => {
                 let error = self.failed("signing", &e);
-                if matches!(error, TokenError::Unavailable(_) | TokenError::Busy(_)) {
-                    self.discard(session, &error);
-                } else {
-                    lock(&self.idle).push(session);
-                }
+                self.put_back_or_close(session, generation, &error);
                 Err(error)
             }
         }
     }
 
-    /// Closes a session that failed; after a device-level failure, every idle one too, and
-    /// forgets the login and the key handles.
-    fn discard(&self, session: Session, error: &TokenError) {
-        drop(session);
-        self.open.fetch_sub(1, Ordering::Relaxed);
-        if matches!(error, TokenError::Unavailable(_)) {
-            let idle = std::mem::take(&mut *lock(&self.idle));
-            self.open.fetch_sub(idle.len(), Ordering::Relaxed);
-            drop(idle);
-            lock(&self.login).with = None;
+    /// An idle session of initialisation `generation`, if any. Sessions of an earlier one are
+    /// abandoned (not closed: their handles may now be other sessions'), with the login and
+    /// the key handles.
+    fn take_idle(&self, generation: u64) -> Option<Session> {
+        let mut pool = lock(&self.pool);
+        if pool.generation != generation {
+            for stale in std::mem::take(&mut pool.idle) {
+                std::mem::forget(stale);
+            }
+            pool.open = 0;
+            pool.generation = generation;
+            lock(&self.login).forget();
             lock(&self.keys).clear();
         }
+        pool.idle.pop()
     }
 
-    /// Makes sure the token is logged in with `pin` (see the module docs).
-    fn ensure_login(&self, session: &Session, pin: &Pin) -> Result<(), TokenError> {
-        let mut login = lock(&self.login);
-        if login.with == Some(pin.digest) {
-            return Ok(());
-        }
-        let now = Instant::now();
-        login.refused.retain(|_, at| now.duration_since(*at) < BAD_PIN_MEMORY);
-        if login.refused.contains_key(&pin.digest) {
-            return Err(self.wrong_pin("refused by the token in the last 10 minutes; not tried again until then or until the PIN Secret changes"));
-        }
-        login.refusals.retain(|at| now.duration_since(*at) < REFUSAL_WINDOW);
-        if !login.accepted.contains(&pin.digest) {
-            // A PIN never seen to work: try it only if a wrong guess cannot lock the token.
-            if login.refusals.len() >= MAX_REFUSALS {
-                return Err(self.wrong_pin(&format!(
-                    "not tried: the token refused {MAX_REFUSALS} PINs in the last hour, and Ferrum tries no PIN it has not seen work until the hour has passed, so as not to lock the token"
-                )));
-            }
-            match self.shared.context.get_token_info(self.slot) {
-                Ok(info) if info.user_pin_locked() => {
-                    return Err(
-                        self.wrong_pin("not tried: the token's user PIN is locked; an administrator must reset it")
-                    );
-                }
-                Ok(info) if info.user_pin_final_try() => {
-                    return Err(self.wrong_pin(
-                        "not tried: one more wrong PIN would lock the token, and Ferrum tries no PIN it has not seen work while that is so",
-                    ));
-                }
-                Ok(info) if info.user_pin_count_low() && !login.refusals.is_empty() => {
-                    return Err(self.wrong_pin(
-                        "not tried: the token reports failed PIN attempts since its last login, one of them Ferrum's in the last hour; Ferrum tries no PIN it has not seen work until a login succeeds or the hour has passed",
-                    ));
-                }
-                _ => {}
-            }
-        }
-        if login.with.is_some() {
-            if login.last_probe.is_some_and(|at| now.duration_since(at) < PIN_PROBE_INTERVAL) {
-                return Err(TokenError::Unavailable(format!(
-                    "the {} is logged in with another issuer's PIN; this issuer's PIN is tried within {} s",
-                    self.describe(),
-                    PIN_PROBE_INTERVAL.as_secs()
-                )));
-            }
-            login.last_probe = Some(now);
-            let _ = session.logout();
-            login.with = None;
-        }
-        let mut outcome = session.login(UserType::User, Some(&pin.secret));
-        if let Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) = outcome {
-            // Logged in by someone Ferrum did not see (a login before a reset): check this PIN.
-            let _ = session.logout();
-            outcome = session.login(UserType::User, Some(&pin.secret));
-        }
-        match outcome {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
-                login.with = Some(pin.digest);
-                if login.accepted.len() >= MAX_BAD_PINS {
-                    login.accepted.clear();
-                }
-                login.accepted.insert(pin.digest);
-                Ok(())
-            }
-            Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinInvalid | RvError::PinLenRange, _)) => {
-                if login.refused.len() >= MAX_BAD_PINS {
-                    login.refused.clear();
-                }
-                login.refused.insert(pin.digest, now);
-                login.refusals.push(now);
-                login.accepted.remove(&pin.digest);
-                Err(self.wrong_pin("refused by the token"))
-            }
-            Err(CkError::Pkcs11(RvError::PinLocked | RvError::PinExpired, _)) => {
-                Err(self.wrong_pin("locked or expired on the token; an administrator must reset it"))
-            }
-            Err(e) => Err(self.failed("logging in", &e)),
+    /// Returns a session to the pool.
+    fn give_back(&self, session: Session, generation: u64) {
+        let mut pool = lock(&self.pool);
+        if pool.generation == generation {
+            pool.idle.push(session);
+        } else {
+            // Cannot happen while the caller holds the calls lock; abandoned, not closed.
+            std::mem::forget(session);
         }
     }
 
-    fn wrong_pin(&self, why: &str) -> TokenError {
-        TokenError::WrongPin(format!("the PIN for the {} was {why}", self.describe()))
+    /// After `error`: a session whose state is in doubt (a session or device error) is closed,
+    /// and after a device error the idle ones too; otherwise it goes back to the pool.
+    fn put_back_or_close(&self, session: Session, generation: u64, error: &TokenError) {
+        match error {
+            TokenError::Busy(_) | TokenError::Unavailable(_) => {
+                let mut pool = lock(&self.pool);
+                let mut closing = vec![session];
+                if matches!(error, TokenError::Unavailable(_)) {
+                    closing.append(&mut pool.idle);
+                }
+                pool.open = pool.open.saturating_sub(closing.len());
+                drop(pool);
+                drop(closing);
+            }
+            _ => self.give_back(session, generation),
+        }
     }
 
     fn describe(&self) -> String {
         format!("token {:?} (slot {}) of PKCS#11 module {}", self.label, self.slot.id(), self.module.display())
     }
 
-    /// A PKCS#11 failure while doing `what`, classified.
+    /// A PKCS#11 failure while doing `what`, classified. Takes no lock but `keys`.
     fn failed(&self, what: &str, error: &CkError) -> TokenError {
         let message = format!("{what} on the {}: {error}", self.describe());
         match error {
@@ -593,8 +322,15 @@ impl Token {
                 lock(&self.keys).clear();
                 TokenError::KeyNotFound(message)
             }
+            // What this key or this token cannot do: no retry will change it.
             CkError::Pkcs11(
-                RvError::KeyFunctionNotPermitted | RvError::KeyTypeInconsistent | RvError::MechanismInvalid,
+                RvError::KeyFunctionNotPermitted
+                | RvError::KeyTypeInconsistent
+                | RvError::KeySizeRange
+                | RvError::MechanismInvalid
+                | RvError::MechanismParamInvalid
+                | RvError::FunctionNotSupported
+                | RvError::DataLenRange,
                 _,
             ) => TokenError::KeyUnsupported(message),
             CkError::Pkcs11(
@@ -605,48 +341,45 @@ impl Token {
                 | RvError::HostMemory
                 | RvError::FunctionCanceled
                 | RvError::OperationActive
-                | RvError::OperationNotInitialized,
+                | RvError::OperationNotInitialized
+                | RvError::UserNotLoggedIn,
                 _,
             ) => TokenError::Busy(message),
             _ => TokenError::Unavailable(message),
         }
     }
 
-    /// Finds the private key `selector` names and checks it may sign; returns its handle and
-    /// whether it is extractable (or not sensitive). Blocking; hold a permit.
-    pub(crate) fn find_key(
+    /// Finds the private key `selector` names on `session` and checks it may sign as
+    /// `expected`; remembers its handle for initialisation `generation`.
+    fn find_on(
         &self,
-        permit: &SessionPermit,
-        pin: &Pin,
+        session: &Session,
+        generation: u64,
         selector: &KeySelector,
         expected: KeyType,
-    ) -> Result<FoundKey, TokenError> {
+    ) -> Result<FoundKey, OpError> {
         let described = self.describe();
-        let found = self.with_session(permit, pin, |session| {
-            let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Token(true)];
-            if let Some(label) = &selector.label {
-                template.push(Attribute::Label(label.as_bytes().to_vec()));
-            }
-            if let Some(id) = &selector.id {
-                template.push(Attribute::Id(id.clone()));
-            }
-            let handles = session.find_objects(&template)?;
-            let Some(&handle) = handles.first() else {
-                return Ok(Err(TokenError::KeyNotFound(format!("no {selector} on the {described}"))));
-            };
-            if handles.len() > 1 {
-                return Ok(Err(TokenError::KeyNotUnique(format!(
-                    "{} private keys match ({selector}) on the {described}; give keyId too",
-                    handles.len()
-                ))));
-            }
-            let attributes = session.get_attributes(
-                handle,
-                &[AttributeType::KeyType, AttributeType::Sign, AttributeType::Extractable, AttributeType::Sensitive],
-            )?;
-            Ok(Ok((handle, attributes)))
-        })??;
-        let (handle, attributes) = found;
+        let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Token(true)];
+        if let Some(label) = &selector.label {
+            template.push(Attribute::Label(label.as_bytes().to_vec()));
+        }
+        if let Some(id) = &selector.id {
+            template.push(Attribute::Id(id.clone()));
+        }
+        let handles = session.find_objects(&template)?;
+        let Some(&handle) = handles.first() else {
+            return Err(OpError::Token(TokenError::KeyNotFound(format!("no {selector} on the {described}"))));
+        };
+        if handles.len() > 1 {
+            return Err(OpError::Token(TokenError::KeyNotUnique(format!(
+                "{} private keys match ({selector}) on the {described}; give keyId too",
+                handles.len()
+            ))));
+        }
+        let attributes = session.get_attributes(
+            handle,
+            &[AttributeType::KeyType, AttributeType::Sign, AttributeType::Extractable, AttributeType::Sensitive],
+        )?;
         let mut key = FoundKey { handle, extractable: false };
         let (mut key_type, mut may_sign, mut sensitive) = (None, false, false);
         for attribute in attributes {
@@ -661,23 +394,35 @@ impl Token {
         key.extractable |= !sensitive;
         if key_type != Some(expected) {
             let shown = key_type.map(key_type_name).unwrap_or_else(|| "unknown".into());
-            return Err(TokenError::KeyUnsupported(format!(
+            return Err(OpError::Token(TokenError::KeyUnsupported(format!(
                 "the {selector} on the {described} is of type {shown}, not {} as the CA certificate's key",
                 key_type_name(expected)
-            )));
+            ))));
         }
         if !may_sign {
-            return Err(TokenError::KeyUnsupported(format!(
+            return Err(OpError::Token(TokenError::KeyUnsupported(format!(
                 "the {selector} on the {described} may not sign (CKA_SIGN is false)"
-            )));
+            ))));
         }
-        lock(&self.keys).insert(selector.clone(), handle);
+        lock(&self.keys).insert(selector.clone(), (generation, handle));
         Ok(key)
     }
 
+    /// Finds the private key `selector` names and checks it may sign as `expected`. Blocking;
+    /// hold a permit.
+    pub(crate) fn find_key(
+        &self,
+        permit: &SessionPermit,
+        pin: &Pin,
+        selector: &KeySelector,
+        expected: KeyType,
+    ) -> Result<FoundKey, TokenError> {
+        self.with_session(permit, pin, |session, generation| self.find_on(session, generation, selector, expected))
+    }
+
     /// Signs `message` with the key `selector` names, as `scheme` says. Blocking; hold a permit.
-    /// A key handle that went stale is looked up once more; a key no longer there is
-    /// [`TokenError::KeyNotFound`].
+    /// The key's handle is looked up (or found) on the same session that signs; a handle that
+    /// went stale is found once more; a key no longer there is [`TokenError::KeyNotFound`].
     pub(crate) fn sign(
         &self,
         permit: &SessionPermit,
@@ -687,19 +432,23 @@ impl Token {
         message: &[u8],
     ) -> Result<Vec<u8>, TokenError> {
         let (mechanism, input) = scheme.token_input(message);
-        let handle = match lock(&self.keys).get(selector).copied() {
-            Some(handle) => handle,
-            None => self.find_key(permit, pin, selector, scheme.token_key_type())?.handle,
-        };
-        let raw = match self.with_session(permit, pin, |session| session.sign(&mechanism, handle, &input)) {
-            Ok(raw) => raw,
-            Err(TokenError::KeyNotFound(_)) => {
-                // The handle was refused (and forgotten): find the key again, once.
-                let handle = self.find_key(permit, pin, selector, scheme.token_key_type())?.handle;
-                self.with_session(permit, pin, |session| session.sign(&mechanism, handle, &input))?
+        let raw = self.with_session(permit, pin, |session, generation| {
+            let cached = lock(&self.keys).get(selector).filter(|(g, _)| *g == generation).map(|(_, h)| *h);
+            let handle = match cached {
+                Some(handle) => handle,
+                None => self.find_on(session, generation, selector, scheme.token_key_type())?.handle,
+            };
+            match session.sign(&mechanism, handle, &input) {
+                Err(CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _))
+                    if cached.is_some() =>
+                {
+                    lock(&self.keys).remove(selector);
+                    let handle = self.find_on(session, generation, selector, scheme.token_key_type())?.handle;
+                    Ok(session.sign(&mechanism, handle, &input)?)
+                }
+                other => Ok(other?),
             }
-            Err(e) => return Err(e),
-        };
+        })?;
         scheme.encode_signature(raw).map_err(TokenError::Unavailable)
     }
 }
@@ -723,34 +472,8 @@ pub(crate) struct FoundKey {
     pub extractable: bool,
 }
 
-/// A user PIN, with its digest to compare PINs without keeping copies around. `Debug` shows
-/// neither.
-pub(crate) struct Pin {
-    secret: AuthPin,
-    digest: [u8; 32],
-}
-
-impl Pin {
-    /// A PIN from the bytes of a Secret (surrounding whitespace, e.g. a final newline, removed).
-    pub(crate) fn new(bytes: &[u8]) -> Result<Self, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "the PIN is not UTF-8".to_owned())?.trim();
-        if text.is_empty() {
-            return Err("the PIN is empty".into());
-        }
-        let mut digest = [0u8; 32];
-        digest.copy_from_slice(digest::digest(&digest::SHA256, text.as_bytes()).as_ref());
-        Ok(Self { secret: AuthPin::from(text.to_owned()), digest })
-    }
-}
-
-impl std::fmt::Debug for Pin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pin(<redacted>)")
-    }
-}
-
-/// Locks `mutex`, also after a panic elsewhere (the data behind it stays consistent: every
-/// critical section here leaves it whole).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `mutex`, also after a panic elsewhere (every critical section here leaves the data
+/// whole).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
