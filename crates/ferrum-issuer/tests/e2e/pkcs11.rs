@@ -230,6 +230,9 @@ async fn every_broken_part_has_its_reason_and_its_repair() {
     expect_not_ready(h, "CAExpired", "has expired").await;
     h.replace_secret(&h.ns, "ca-p256", &[("tls.crt", &current), ("ca.crt", w.root.cert_pem.as_bytes())]).await;
     expect_ready(h, "the certificate").await;
+    // A label that never matched (`no-such-token`) did not make the module initialise again,
+    // which would have cost every issuer on it its sessions.
+    assert!(!h.ferrum_log().contains("PKCS#11 module initialised again"), "{}", h.ferrum_log());
 }
 
 /// The token's files and SoftHSM2's configuration taken away while Ferrum runs (a token
@@ -268,6 +271,10 @@ async fn a_token_that_goes_away_and_comes_back() {
     for name in &names {
         h.request_reason(name, "Issued", Duration::from_secs(60)).await;
     }
+    assert!(
+        h.ferrum_log().contains("PKCS#11 module initialised again"),
+        "the token was found again by initialising the module again"
+    );
     let failed: Vec<String> = api
         .list(&ListParams::default())
         .await

@@ -162,7 +162,9 @@ impl Library {
             let _ = self.shared.context.clone().finalize();
         }
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
-        match self.shared.context.initialize(init_args()) {
+        let outcome = self.shared.context.initialize(init_args());
+        tracing::info!(module = %self.path.display(), ok = outcome.is_ok(), "PKCS#11 module initialised again");
+        match outcome {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {
                 self.shared.initialized.store(true, Ordering::SeqCst);
                 Ok(true)
