@@ -123,7 +123,16 @@ impl SoftHsm {
         let mut cmd = self.pkcs11_tool(token, pin);
         cmd.args(["--read-object", "--type", "pubkey", "--label", label, "-o"]).arg(&out);
         checked(&format!("pkcs11-tool --read-object pubkey {label}"), cmd.output());
-        std::fs::read(&out).expect("public key DER")
+        let written = std::fs::read(&out).expect("public key file");
+        // pkcs11-tool writes RSA and EC keys as DER, EdDSA keys as PEM.
+        match std::str::from_utf8(&written).ok().filter(|text| text.starts_with("-----BEGIN PUBLIC KEY-----")) {
+            Some(text) => {
+                let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.decode(body).expect("public key PEM")
+            }
+            None => written,
+        }
     }
 
     /// Imports a private key (PKCS#8 PEM) onto `token` as a sensitive signing key with this label

@@ -97,29 +97,35 @@ fn verify_with_openssl(root_pem: &str, tls_crt: &[u8]) -> String {
     cert.signature_algorithm.algorithm.to_id_string()
 }
 
-/// A P-256 and an RSA-3072 key generated on the token by the test, a Certificate through
-/// cert-manager from each (and an RSA-PSS one), all accepted by `openssl verify`; the keys are
-/// sensitive and never extractable, so Ferrum raises no KeyExtractable warning.
+/// A P-256, an RSA-3072 and an Ed25519 key generated on the token by the test, a Certificate
+/// through cert-manager from each (and an RSA-PSS one), all accepted by `openssl verify`; the
+/// keys are sensitive and never extractable, so Ferrum raises no KeyExtractable warning.
 #[tokio::test(flavor = "multi_thread")]
 async fn certificates_from_keys_that_stay_on_the_token() {
     let w = hsm_world("hsm-issue", true, &[]).await;
     let h = &w.h;
+    let ed25519 = w.hsm.generate_key(TOKEN, PIN, "EC:edwards25519", "ca-ed25519", "0e");
+    let crt = certificate_for(&w.root, &ed25519, "HSM Ed25519 CA", (-1, 365));
+    h.create_opaque_secret(&h.ns, "ca-ed25519", &[("tls.crt", crt.as_bytes()), ("ca.crt", w.root.cert_pem.as_bytes())])
+        .await;
+    h.create_issuer_spec(IssuerScope::Namespaced, "ed25519", hsm_spec("ca-ed25519", "ca-ed25519")).await;
     h.create_issuer_spec(IssuerScope::Namespaced, "p256", hsm_spec("ca-p256", "ca-p256")).await;
     h.create_issuer_spec(IssuerScope::Namespaced, "rsa", hsm_spec("ca-rsa", "ca-rsa")).await;
     let mut pss = hsm_spec("ca-rsa", "ca-rsa");
     pss["pkcs11"]["rsaSignatureScheme"] = json!("PSS");
     h.create_issuer_spec(IssuerScope::Namespaced, "rsa-pss", pss).await;
-    for issuer in ["p256", "rsa", "rsa-pss"] {
+    let issuers = ["p256", "rsa", "rsa-pss", "ed25519"];
+    for issuer in issuers {
         let (reason, message) = h.issuer_ready(IssuerScope::Namespaced, issuer, "True").await;
         assert_eq!(reason, "Checked", "{issuer}: {message}");
         assert!(message.contains(&format!("its key is on token \"{TOKEN}\"")), "{issuer}: {message}");
     }
     let leaf = json!({ "dnsNames": ["hsm.example"], "privateKey": { "algorithm": "ECDSA", "size": 256 } });
-    for issuer in ["p256", "rsa", "rsa-pss"] {
+    for issuer in issuers {
         create_certificate(h, issuer, ferrum_issuer(issuer), leaf.clone()).await;
     }
     let mut algorithms = Vec::new();
-    for issuer in ["p256", "rsa", "rsa-pss"] {
+    for issuer in issuers {
         certificate_ready(h, issuer).await;
         let tls_crt = secret_data(h, &format!("{issuer}-tls"), "tls.crt").await;
         let ca_crt = secret_data(h, &format!("{issuer}-tls"), "ca.crt").await;
@@ -132,11 +138,12 @@ async fn certificates_from_keys_that_stay_on_the_token() {
             "1.2.840.10045.4.3.2",   // ecdsa-with-SHA256 for P-256
             "1.2.840.113549.1.1.12", // sha384WithRSAEncryption for RSA-3072
             "1.2.840.113549.1.1.10", // RSASSA-PSS
+            "1.3.101.112",           // Ed25519 (CKM_EDDSA)
         ]
     );
     let objects = w.hsm.list_objects(TOKEN, PIN);
     let private_keys: Vec<&str> = objects.split("Private Key Object").skip(1).collect();
-    assert_eq!(private_keys.len(), 2, "{objects}");
+    assert_eq!(private_keys.len(), 3, "{objects}");
     for key in private_keys {
         assert!(key.contains("never extractable") && key.contains("sensitive"), "{key}");
     }
