@@ -147,13 +147,10 @@ async fn side_by_side(prefix: &str) -> Harness {
     h
 }
 
-/// The same Certificate spec and the same CA, issued once by cert-manager's CA issuer and once
-/// by Ferrum: everything but serial, validity instants, key ids and signature must agree.
-#[tokio::test(flavor = "multi_thread")]
-async fn same_certificate_as_cert_managers_ca_issuer() {
-    let h = side_by_side("compare").await;
-
-    let spec = json!({
+/// The Certificate spec of the side-by-side comparisons: every kind of name, a subject, usages,
+/// a duration.
+pub(crate) fn parity_certificate_spec() -> serde_json::Value {
+    json!({
         "commonName": "compare.example",
         "dnsNames": ["compare.example", "b.example"],
         "ipAddresses": ["10.0.0.1"],
@@ -163,7 +160,16 @@ async fn same_certificate_as_cert_managers_ca_issuer() {
         "usages": ["digital signature", "key encipherment", "server auth", "client auth"],
         "duration": "2160h",
         "privateKey": { "algorithm": "ECDSA", "size": 256 },
-    });
+    })
+}
+
+/// The same Certificate spec and the same CA, issued once by cert-manager's CA issuer and once
+/// by Ferrum: everything but serial, validity instants, key ids and signature must agree.
+#[tokio::test(flavor = "multi_thread")]
+async fn same_certificate_as_cert_managers_ca_issuer() {
+    let h = side_by_side("compare").await;
+
+    let spec = parity_certificate_spec();
     create_certificate(
         &h,
         "by-ferrum",

@@ -12,7 +12,9 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use serde_json::json;
 use x509_parser::prelude::*;
 
-use crate::flow::{assert_same_certificate, certificate_ready, create_certificate, secret_data};
+use crate::flow::{
+    assert_same_certificate, certificate_ready, create_certificate, parity_certificate_spec, secret_data,
+};
 use crate::support::*;
 
 const TOKEN: &str = "ferrum-ca";
@@ -372,17 +374,7 @@ async fn same_certificate_as_cert_managers_ca_issuer_with_the_key_on_a_token() {
     .unwrap();
     h.cert_manager("Issuer").create(&Default::default(), &builtin).await.expect("create Issuer");
     h.issuer_ready(IssuerScope::Namespaced, "ferrum", "True").await;
-    let spec = json!({
-        "commonName": "compare.example",
-        "dnsNames": ["compare.example", "b.example"],
-        "ipAddresses": ["10.0.0.1"],
-        "uris": ["spiffe://cluster.local/ns/x/sa/y"],
-        "emailAddresses": ["ops@example.com"],
-        "subject": { "organizations": ["Ferrum"], "organizationalUnits": ["E2E", "Compare"] },
-        "usages": ["digital signature", "key encipherment", "server auth", "client auth"],
-        "duration": "2160h",
-        "privateKey": { "algorithm": "ECDSA", "size": 256 },
-    });
+    let spec = parity_certificate_spec();
     create_certificate(h, "by-ferrum", ferrum_issuer("ferrum"), spec.clone()).await;
     let builtin_ref = json!({ "group": "cert-manager.io", "kind": "Issuer", "name": "builtin" });
     create_certificate(h, "by-builtin", builtin_ref, spec).await;

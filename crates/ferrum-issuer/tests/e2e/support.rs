@@ -196,18 +196,16 @@ impl Harness {
 
     /// Creates a `kubernetes.io/tls` Secret.
     pub async fn create_secret(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
-        let mut secret = Secret { type_: Some("kubernetes.io/tls".into()), ..Default::default() };
-        secret.metadata.name = Some(name.into());
-        secret.data = Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.to_vec()))).collect());
-        Api::<Secret>::namespaced(self.client.clone(), namespace)
-            .create(&PostParams::default(), &secret)
-            .await
-            .expect("create secret");
+        self.create_typed_secret(namespace, name, "kubernetes.io/tls", data).await;
     }
 
     /// Creates an `Opaque` Secret (a PIN, a certificate without its key).
     pub async fn create_opaque_secret(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
-        let mut secret = Secret { type_: Some("Opaque".into()), ..Default::default() };
+        self.create_typed_secret(namespace, name, "Opaque", data).await;
+    }
+
+    async fn create_typed_secret(&self, namespace: &str, name: &str, type_: &str, data: &[(&str, &[u8])]) {
+        let mut secret = Secret { type_: Some(type_.into()), ..Default::default() };
         secret.metadata.name = Some(name.into());
         secret.data = Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.to_vec()))).collect());
         Api::<Secret>::namespaced(self.client.clone(), namespace)
