@@ -6,6 +6,7 @@ pub(crate) mod ca_constraints;
 pub(crate) mod cert_names;
 pub(crate) mod chain;
 pub(crate) mod constraints;
+pub(crate) mod crl;
 pub(crate) mod csr;
 pub(crate) mod duration;
 pub(crate) mod issue;
@@ -19,6 +20,7 @@ pub(crate) mod verify;
 
 pub use chain::{CaBundle, CertFacts, ChainError, MAX_CHAIN_PEM_BYTES};
 pub use constraints::ConstraintError;
+pub use crl::{CrlContents, RevocationReason, RevokedEntry, sign_crl};
 pub use csr::{CsrError, Curve, Hash, KeyAlgorithm, MAX_CSR_PEM_BYTES, SignatureAlgorithm, ValidatedCsr, parse_csr};
 pub use duration::parse_go_duration;
 pub use issue::PublishedUrls;

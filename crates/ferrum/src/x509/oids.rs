@@ -60,6 +60,10 @@ pub(crate) const BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
 pub(crate) const NAME_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.30");
 /// CRL distribution points extension.
 pub(crate) const CRL_DISTRIBUTION_POINTS: Oid = Oid::new_unwrap("2.5.29.31");
+/// CRL number extension (of a CRL).
+pub(crate) const CRL_NUMBER: Oid = Oid::new_unwrap("2.5.29.20");
+/// Reason code extension (of a CRL entry).
+pub(crate) const CRL_REASON: Oid = Oid::new_unwrap("2.5.29.21");
 /// Authority key identifier extension.
 pub(crate) const AUTHORITY_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.35");
 /// Extended key usage extension.

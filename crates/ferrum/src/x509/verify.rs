@@ -271,6 +271,18 @@ fn readable_subject(subject: &[u8]) -> String {
 }
 
 /// [`verify_certificate`] with the extended key usages read from the certificate itself.
+/// Verifies the signature of a CRL (DER) with the public key of the issuing CA of `ca`.
+pub(crate) fn verify_crl_signature(crl: &[u8], ca: &CaBundle) -> Result<(), String> {
+    let crl = openssl::x509::X509Crl::from_der(crl).map_err(|e| format!("OpenSSL does not read the CRL: {e}"))?;
+    let issuer = X509::from_der(ca.issuing().der()).map_err(|e| format!("OpenSSL does not read the CA: {e}"))?;
+    let key = issuer.public_key().map_err(|e| format!("the CA's public key: {e}"))?;
+    match crl.verify(&key) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("the CRL's signature does not verify with the CA's public key".into()),
+        Err(e) => Err(format!("the CRL's signature could not be checked: {e}")),
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn verify_issued(leaf_der: &[u8], ca: &CaBundle, at: SystemTime) -> Result<(), String> {
     let unreadable = |e: der::Error| format!("the new certificate does not parse: {e}");
