@@ -224,6 +224,7 @@ impl Pkcs11Signer {
             Some(loaded) => loaded,
             None => match self.load(namespace, spec).await {
                 Ok(loaded) => loaded,
+                Err(LoadError::Issuer(e)) if e.transient => return Err(SignError::Retryable(e.message)),
                 Err(LoadError::Issuer(e)) => return Err(SignError::IssuerBroken(e)),
                 Err(LoadError::Transient(message)) => return Err(SignError::Retryable(message)),
             },
@@ -321,7 +322,12 @@ fn token_error(error: TokenError) -> LoadError {
         TokenError::KeyUnsupported(_) => (KEY_TYPE_UNSUPPORTED, None),
         TokenError::Busy(_) | TokenError::Unavailable(_) => (TOKEN_UNAVAILABLE, Some(TOKEN_RECHECK)),
     };
-    let issuer_error = IssuerError::new(reason, error.to_string());
+    // A busy token (a session error, a PIN check put off) says nothing about the issuer: a
+    // Ready issuer stays Ready and is checked again in seconds.
+    let issuer_error = match error {
+        TokenError::Busy(message) => IssuerError::transient(reason, message),
+        other => IssuerError::new(reason, other.to_string()),
+    };
     LoadError::Issuer(match recheck {
         Some(delay) => issuer_error.checked_again_after(delay),
         None => issuer_error,
