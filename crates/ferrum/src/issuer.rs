@@ -67,11 +67,6 @@ impl FerrumSigner {
     pub fn new(client: kube::Client, pkcs11: Pkcs11Settings) -> Self {
         Self { ca: CaSigner::new(client.clone()), pkcs11: Pkcs11Signer::new(client, pkcs11) }
     }
-
-    /// The `pkcs11` backend (its session counts, for metrics).
-    pub fn pkcs11(&self) -> &Pkcs11Signer {
-        &self.pkcs11
-    }
 }
 
 impl Signer for FerrumSigner {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use ferrum::ca::{CaIssuerSpec, FerrumIssuerSpec, kinds};
+use ferrum::x509::PublishedUrls;
 use ferrum::{CertificateRequest, CertificateRequestSpec, Issuer, IssuerScope};
 use kube::api::PostParams;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
@@ -118,9 +119,11 @@ async fn published_urls_are_written_with_their_exact_values() {
     let spec = FerrumIssuerSpec {
         ca: Some(CaIssuerSpec {
             secret_name: "ca".into(),
-            crl_distribution_points: crl.iter().map(|s| s.to_string()).collect(),
-            ocsp_servers: ocsp.iter().map(|s| s.to_string()).collect(),
-            issuing_certificate_urls: issuing.iter().map(|s| s.to_string()).collect(),
+            published: PublishedUrls {
+                crl_distribution_points: crl.iter().map(|s| s.to_string()).collect(),
+                ocsp_servers: ocsp.iter().map(|s| s.to_string()).collect(),
+                issuing_certificate_urls: issuing.iter().map(|s| s.to_string()).collect(),
+            },
         }),
         ..Default::default()
     };

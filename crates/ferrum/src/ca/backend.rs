@@ -15,7 +15,7 @@ use crate::reasons::{CA_EXPIRING, INVALID_SPEC};
 use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer, Warning};
 use crate::x509::sign::days_until;
 use crate::x509::verify::verify_ca_chain;
-use crate::x509::{CaBundle, CertFacts, PublishedUrls, SigningKey, SoftwareKey, sign_with_ca};
+use crate::x509::{CaBundle, CertFacts, SigningKey, SoftwareKey, sign_with_ca};
 
 /// A CA that expires within this window gets a Warning event.
 pub(super) const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -243,11 +243,7 @@ impl Signer for CaSigner {
                 Err(LoadError::Transient(message)) => return Err(SignError::Retryable(message)),
             },
         };
-        let urls = PublishedUrls {
-            crl_distribution_points: spec.crl_distribution_points.clone(),
-            ocsp_servers: spec.ocsp_servers.clone(),
-            issuing_certificate_urls: spec.issuing_certificate_urls.clone(),
-        };
+        let urls = spec.published.clone();
         Ok(sign_with_ca(&ca.bundle, &ca.key, request.template, &urls, SystemTime::now())?.into())
     }
 

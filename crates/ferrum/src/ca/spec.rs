@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::x509::PublishedUrls;
+
 pub use crate::issuer::{FerrumIssuerSpec, kinds};
 pub use crate::policy::IssuerPolicy;
 
@@ -18,13 +20,8 @@ pub struct CaIssuerSpec {
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
     )]
     pub secret_name: String,
-    /// CRL distribution point URLs written into issued certificates.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub crl_distribution_points: Vec<String>,
-    /// OCSP responder URLs written into issued certificates.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ocsp_servers: Vec<String>,
-    /// URLs where the issuing certificate can be fetched, written into issued certificates.
-    #[serde(default, rename = "issuingCertificateURLs", skip_serializing_if = "Vec::is_empty")]
-    pub issuing_certificate_urls: Vec<String>,
+    /// CRL distribution points, OCSP responders and issuing-certificate URLs written into
+    /// issued certificates.
+    #[serde(flatten)]
+    pub published: PublishedUrls,
 }

@@ -17,7 +17,7 @@ use crate::ca::backend::{LoadError, ca_health, check_ca_certificate, read_secret
 use crate::ca::reasons::{INVALID_SECRET, KEY_MISMATCH, SECRET_UNREADABLE};
 use crate::reasons::INVALID_SPEC;
 use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Warning};
-use crate::x509::{CaBundle, CaSignError, PublishedUrls, SigningError, SigningKey, sign_with_ca};
+use crate::x509::{CaBundle, CaSignError, SigningError, SigningKey, sign_with_ca};
 
 /// How long a checked issuer is signed with before its Secrets and key are looked at again.
 /// A change to either Secret re-checks the issuer at once.
@@ -63,18 +63,19 @@ struct LoadedHsmCa {
 }
 
 /// A key on a token, as a [`SigningKey`] once a session permit is held.
-struct TokenKey {
-    token: Arc<Token>,
-    pin: Pin,
-    selector: KeySelector,
-    scheme: Scheme,
-    public_key: Vec<u8>,
+pub(crate) struct TokenKey {
+    pub(crate) token: Arc<Token>,
+    pub(crate) pin: Pin,
+    pub(crate) selector: KeySelector,
+    pub(crate) scheme: Scheme,
+    /// The certificate's `subjectPublicKey` bits.
+    pub(crate) public_key: Vec<u8>,
 }
 
-/// A [`TokenKey`] with a session permit: what `sign_with_ca` signs with.
-struct PermittedKey<'a> {
-    key: &'a TokenKey,
-    permit: &'a SessionPermit,
+/// A [`TokenKey`] with a session permit: what `sign_with_ca` (and `sign_crl`) signs with.
+pub(crate) struct PermittedKey<'a> {
+    pub(crate) key: &'a TokenKey,
+    pub(crate) permit: &'a SessionPermit,
 }
 
 impl SigningKey for PermittedKey<'_> {
@@ -100,19 +101,6 @@ impl Pkcs11Signer {
     pub fn new(client: Client, settings: Pkcs11Settings) -> Self {
         let modules = Modules::new(settings.default_module, settings.allowed_modules, settings.max_sessions);
         Self { client, modules: Arc::new(modules), cache: Mutex::new(HashMap::new()) }
-    }
-
-    /// Sessions per token in use, for metrics and tests: (module, token label, open, in use,
-    /// most in use at once).
-    pub fn session_counts(&self) -> Vec<(String, String, usize, usize, usize)> {
-        self.modules
-            .tokens()
-            .iter()
-            .map(|t| {
-                let (open, in_use, peak) = t.session_counts();
-                (t.module().display().to_string(), t.label().to_owned(), open, in_use, peak)
-            })
-            .collect()
     }
 
     /// Reads both Secrets, finds the token and the key, and proves the key is the
@@ -230,11 +218,7 @@ impl Pkcs11Signer {
             },
         };
         let permit = loaded.key.token.permit().await.map_err(|e| SignError::Retryable(e.to_string()))?;
-        let urls = PublishedUrls {
-            crl_distribution_points: spec.crl_distribution_points.clone(),
-            ocsp_servers: spec.ocsp_servers.clone(),
-            issuing_certificate_urls: spec.issuing_certificate_urls.clone(),
-        };
+        let urls = spec.published.clone();
         let template = request.template.clone();
         let ca = loaded.clone();
         let signed = tokio::task::spawn_blocking(move || {

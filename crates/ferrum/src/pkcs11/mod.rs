@@ -48,19 +48,19 @@ pub mod reasons {
 }
 
 /// Keys on tokens as [`crate::x509::SigningKey`]s, without Kubernetes: only for the signing
-/// micro-benchmark (`benches/pkcs11_signing.rs`) and the PIN tests (`tests/pkcs11_pins.rs`),
+/// micro-benchmark (`benches/pkcs11_signing.rs`) and the token tests (`tests/pkcs11_*.rs`),
 /// compiled with the `bench-internals` feature, never in a build that issues. Not an API.
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench {
     use std::path::Path;
-    use std::sync::Arc;
 
+    use super::backend::{PermittedKey, TokenKey};
     use super::login::Pin;
     use super::mechanism::Scheme;
     use super::modules::Modules;
     use super::spec::RsaSignatureScheme;
-    use super::token::{KeySelector, SessionPermit, Token, TokenSelector};
+    use super::token::{KeySelector, SessionPermit, TokenSelector};
     use crate::x509::{CaBundle, SigningError, SigningKey};
 
     /// One module, as the `pkcs11` backend holds it (one login state per token).
@@ -91,33 +91,34 @@ pub mod bench {
             let scheme =
                 Scheme::for_key(ca.issuing().public_key_info(), RsaSignatureScheme::Pkcs1v15).map_err(|e| e.0)?;
             token.find_key(&permit, &pin, &selector, scheme.token_key_type()).map_err(|e| e.to_string())?;
-            Ok(TokenSigner { token, permit, pin, selector, scheme, public_key: ca.issuing().public_key().to_vec() })
+            let key = TokenKey { token, pin, selector, scheme, public_key: ca.issuing().public_key().to_vec() };
+            Ok(TokenSigner { key, permit })
         }
     }
 
-    /// One session of a token, held while it lives, signing with one key.
+    /// One session of a token, held while it lives, signing with one key as the backend does.
     pub struct TokenSigner {
-        token: Arc<Token>,
+        key: TokenKey,
         permit: SessionPermit,
-        pin: Pin,
-        selector: KeySelector,
-        scheme: Scheme,
-        public_key: Vec<u8>,
+    }
+
+    impl TokenSigner {
+        fn permitted(&self) -> PermittedKey<'_> {
+            PermittedKey { key: &self.key, permit: &self.permit }
+        }
     }
 
     impl SigningKey for TokenSigner {
         fn algorithm(&self) -> spki::AlgorithmIdentifierOwned {
-            self.scheme.algorithm_identifier()
+            self.permitted().algorithm()
         }
 
         fn public_key(&self) -> &[u8] {
-            &self.public_key
+            &self.key.public_key
         }
 
         fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
-            self.token
-                .sign(&self.permit, &self.pin, &self.selector, &self.scheme, message)
-                .map_err(|e| SigningError::new(e.to_string()))
+            self.permitted().sign(message)
         }
     }
 }

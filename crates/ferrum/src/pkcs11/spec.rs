@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::x509::PublishedUrls;
+
 /// Kubernetes object names (DNS subdomains), as the apiserver checks them.
 const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
@@ -44,15 +46,10 @@ pub struct Pkcs11IssuerSpec {
     /// RSA keys only: `PKCS1v15` (the default, as cert-manager's CA issuer signs) or `PSS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rsa_signature_scheme: Option<RsaSignatureScheme>,
-    /// CRL distribution point URLs written into issued certificates.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub crl_distribution_points: Vec<String>,
-    /// OCSP responder URLs written into issued certificates.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ocsp_servers: Vec<String>,
-    /// URLs where the issuing certificate can be fetched, written into issued certificates.
-    #[serde(default, rename = "issuingCertificateURLs", skip_serializing_if = "Vec::is_empty")]
-    pub issuing_certificate_urls: Vec<String>,
+    /// CRL distribution points, OCSP responders and issuing-certificate URLs written into
+    /// issued certificates.
+    #[serde(flatten)]
+    pub published: PublishedUrls,
 }
 
 /// A key of a Secret in the issuer's namespace (for a FerrumClusterIssuer: the cluster resource

@@ -9,7 +9,7 @@
 
 use std::time::SystemTime;
 
-use der::asn1::{AnyRef, BitString, OctetString, Uint};
+use der::asn1::{AnyRef, OctetString, Uint};
 use der::{Decode, Encode, Enumerated, Sequence};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::Extension;
@@ -17,6 +17,7 @@ use x509_cert::ext::pkix::AuthorityKeyIdentifier;
 use x509_cert::time::Time;
 
 use super::chain::CaBundle;
+use super::issue::{assemble, extension};
 use super::key::SigningKey;
 use super::oids;
 use super::sign::CaSignError;
@@ -94,13 +95,6 @@ struct TbsCertList<'a> {
     extensions: Vec<Extension>,
 }
 
-#[derive(Sequence)]
-struct CertificateList<'a> {
-    tbs: AnyRef<'a>,
-    signature_algorithm: AlgorithmIdentifierOwned,
-    signature: BitString,
-}
-
 /// Signs a CRL for the issuing CA of `ca` with `key` (which must be that CA's key): DER.
 pub fn sign_crl(ca: &CaBundle, key: &impl SigningKey, contents: &CrlContents<'_>) -> Result<Vec<u8>, CaSignError> {
     let encoding = |e: der::Error| CaSignError::Encoding(format!("CRL encoding failed: {e}"));
@@ -113,7 +107,7 @@ pub fn sign_crl(ca: &CaBundle, key: &impl SigningKey, contents: &CrlContents<'_>
     for entry in contents.entries {
         let extensions = match entry.reason {
             RevocationReason::Unspecified => None,
-            reason => Some(vec![extension(oids::CRL_REASON, &reason).map_err(encoding)?]),
+            reason => Some(vec![extension(oids::CRL_REASON, false, &reason).map_err(encoding)?]),
         };
         let serial = Uint::new(&entry.serial).map_err(encoding)?;
         revoked.push(RevokedCertificate {
@@ -136,29 +130,17 @@ pub fn sign_crl(ca: &CaBundle, key: &impl SigningKey, contents: &CrlContents<'_>
         next_update: Time::try_from(contents.next_update).map_err(encoding)?,
         revoked: (!revoked.is_empty()).then_some(revoked),
         extensions: vec![
-            extension(oids::AUTHORITY_KEY_IDENTIFIER, &aki).map_err(encoding)?,
-            extension(oids::CRL_NUMBER, &number).map_err(encoding)?,
+            extension(oids::AUTHORITY_KEY_IDENTIFIER, false, &aki).map_err(encoding)?,
+            extension(oids::CRL_NUMBER, false, &number).map_err(encoding)?,
         ],
     }
     .to_der()
     .map_err(encoding)?;
-    let signature = key.sign(&tbs).map_err(|e| match e.key_unusable {
-        true => CaSignError::KeyUnusable(e.to_string()),
-        false => CaSignError::Signing(e.to_string()),
-    })?;
-    let crl = CertificateList {
-        tbs: AnyRef::from_der(&tbs).map_err(encoding)?,
-        signature_algorithm: algorithm,
-        signature: BitString::from_bytes(&signature).map_err(encoding)?,
-    }
-    .to_der()
-    .map_err(encoding)?;
+    let signature = key.sign(&tbs)?;
+    let crl = assemble(&tbs, &algorithm, &signature)
+        .map_err(|e| CaSignError::Encoding(format!("CRL encoding failed: {e}")))?;
     super::verify::verify_crl_signature(&crl, ca).map_err(CaSignError::Unverifiable)?;
     Ok(crl)
-}
-
-fn extension(oid: const_oid::ObjectIdentifier, value: &impl Encode) -> Result<Extension, der::Error> {
-    Ok(Extension { extn_id: oid, critical: false, extn_value: OctetString::new(value.to_der()?)? })
 }
 
 #[cfg(test)]

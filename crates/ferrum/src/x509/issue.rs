@@ -33,14 +33,19 @@ pub(crate) struct IssuerInfo {
     pub not_after: SystemTime,
 }
 
-/// URLs an issuer may publish in the certificates it signs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// URLs an issuer may publish in the certificates it signs. Also the spec fields of both of
+/// Ferrum's backends (flattened into their blocks).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct PublishedUrls {
-    /// CRL distribution points.
+    /// CRL distribution point URLs written into issued certificates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub crl_distribution_points: Vec<String>,
-    /// OCSP responders.
+    /// OCSP responder URLs written into issued certificates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ocsp_servers: Vec<String>,
-    /// Where the issuing certificate can be fetched.
+    /// URLs where the issuing certificate can be fetched, written into issued certificates.
+    #[serde(default, rename = "issuingCertificateURLs", skip_serializing_if = "Vec::is_empty")]
     pub issuing_certificate_urls: Vec<String>,
 }
 
@@ -182,7 +187,8 @@ pub(crate) fn tbs_certificate(
     Ok(tbs.to_der()?)
 }
 
-/// The certificate DER from its TBS DER and a signature over it.
+/// The certificate DER from its TBS DER and a signature over it (a CRL's `CertificateList` has
+/// the same shape: the TBS, the algorithm, the signature).
 pub(crate) fn assemble(
     tbs: &[u8],
     algorithm: &AlgorithmIdentifierOwned,
@@ -196,6 +202,11 @@ pub(crate) fn assemble(
     Ok(cert.to_der()?)
 }
 
-fn extension(oid: const_oid::ObjectIdentifier, critical: bool, value: &impl Encode) -> Result<Extension, der::Error> {
+/// An extension with `value` DER-encoded.
+pub(crate) fn extension(
+    oid: const_oid::ObjectIdentifier,
+    critical: bool,
+    value: &impl Encode,
+) -> Result<Extension, der::Error> {
     Ok(Extension { extn_id: oid, critical, extn_value: OctetString::new(value.to_der()?)? })
 }

@@ -12,7 +12,7 @@ use super::ca_constraints::check_ca_constraints;
 use super::cert_names::CertNames;
 use super::chain::CaBundle;
 use super::issue::{EncodeError, Lifetime, PublishedUrls, assemble, random_serial, tbs_certificate};
-use super::key::SigningKey;
+use super::key::{SigningError, SigningKey};
 use super::template::CertificateTemplate;
 
 /// A certificate issued by [`sign_with_ca`].
@@ -51,6 +51,15 @@ pub enum CaSignError {
     /// The key is gone or may no longer sign.
     #[error("{0}")]
     KeyUnusable(String),
+}
+
+impl From<SigningError> for CaSignError {
+    fn from(error: SigningError) -> Self {
+        match error.key_unusable {
+            true => CaSignError::KeyUnusable(error.to_string()),
+            false => CaSignError::Signing(error.to_string()),
+        }
+    }
 }
 
 /// Issues `template` from `ca` at `now`: the CA's constraints checked first, lifetime clamped
@@ -121,10 +130,7 @@ fn sign(
     let encode_failed = |e: EncodeError| CaSignError::Encoding(e.to_string());
     let tbs =
         tbs_certificate(template, &issuer, &lifetime, &random_serial(), &algorithm, urls).map_err(encode_failed)?;
-    let signature = key.sign(&tbs).map_err(|e| match e.key_unusable {
-        true => CaSignError::KeyUnusable(e.to_string()),
-        false => CaSignError::Signing(e.to_string()),
-    })?;
+    let signature = key.sign(&tbs)?;
     let der = assemble(&tbs, &algorithm, &signature).map_err(encode_failed)?;
     if guard == Guard::On {
         super::verify::verify_certificate(&der, ca, lifetime.not_after, &template.ext_key_usage)
