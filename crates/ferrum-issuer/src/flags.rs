@@ -55,6 +55,9 @@ pub struct Flags {
     /// Address of the `/healthz` and `/readyz` probes.
     #[arg(long, env = "FERRUM_HEALTH_PROBE_BIND_ADDRESS", default_value = "0.0.0.0:8081")]
     pub health_probe_bind_address: SocketAddr,
+    /// Address where every replica serves the issuers' CRLs (DER, `application/pkix-crl`).
+    #[arg(long, env = "FERRUM_CRL_BIND_ADDRESS", default_value = "0.0.0.0:8082")]
+    pub crl_bind_address: SocketAddr,
     /// PKCS#11 module (shared library path) for issuers with a `pkcs11` block that name none.
     #[arg(long, env = "FERRUM_PKCS11_MODULE")]
     pub pkcs11_module: Option<PathBuf>,

@@ -30,6 +30,7 @@ async fn main() {
     runtime.log_level = flags.log_level.clone();
     runtime.health_address = flags.health_probe_bind_address;
     runtime.metrics_address = flags.metrics_bind_address;
+    runtime.crl_address = Some(flags.crl_bind_address);
     runtime.leader_election = flags.leader_elect.then(|| {
         let lease = &flags.leader_election_lease_name;
         let lease_namespace = flags.leader_election_namespace.clone().unwrap_or(namespace);

@@ -28,6 +28,10 @@ const CLUSTER_RIGHTS: &[(&str, &[&str], &[&str])] = &[
     ("", &["secrets"], &["get", "list", "watch"]),
     ("", &["namespaces"], &["get"]),
     ("events.k8s.io", &["events"], &["create", "patch"]),
+    ("ferrum.dev", &["certificaterevocations"], &["get", "list", "watch"]),
+    ("ferrum.dev", &["certificaterevocations/status"], &["patch"]),
+    ("cert-manager.io", &["certificates"], &["get"]),
+    ("", &["configmaps"], &["get", "list", "watch", "create", "update"]),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -63,6 +67,7 @@ fn default_render_names_every_object_after_the_release() {
     let want: BTreeSet<(String, String, String)> = [
         ("CustomResourceDefinition", "ferrumissuers.ferrum.dev", ""),
         ("CustomResourceDefinition", "ferrumclusterissuers.ferrum.dev", ""),
+        ("CustomResourceDefinition", "certificaterevocations.ferrum.dev", ""),
         ("ServiceAccount", "ferrum", NAMESPACE),
         ("ClusterRole", "ferrum", ""),
         ("ClusterRoleBinding", "ferrum", ""),
@@ -73,6 +78,9 @@ fn default_render_names_every_object_after_the_release() {
         ("Deployment", "ferrum", NAMESPACE),
         ("PodDisruptionBudget", "ferrum", NAMESPACE),
         ("Service", "ferrum-metrics", NAMESPACE),
+        ("Service", "ferrum-crl", NAMESPACE),
+        ("ClusterRole", "ferrum-revocations-edit", ""),
+        ("ClusterRole", "ferrum-revocations-view", ""),
     ]
     .iter()
     .map(|(k, n, ns)| (k.to_string(), n.to_string(), ns.to_string()))
@@ -197,6 +205,7 @@ fn container_args_carry_every_flag_from_the_values() {
             "--pkcs11-max-sessions=4",
             "--metrics-bind-address=0.0.0.0:8080",
             "--health-probe-bind-address=0.0.0.0:8081",
+            "--crl-bind-address=0.0.0.0:8082",
         ]
     );
 
@@ -210,7 +219,7 @@ fn container_args_carry_every_flag_from_the_values() {
         "--set",
         "config.logFormat=json,config.logLevel=info\\,ferrum=debug",
         "--set",
-        "metrics.port=9090,health.port=9091,extraArgs[0]=--something-new",
+        "metrics.port=9090,health.port=9091,crl.port=9092,extraArgs[0]=--something-new",
         "--set",
         "pkcs11.module=/usr/lib/softhsm/libsofthsm2.so,pkcs11.maxSessions=16",
         "--set",
@@ -237,6 +246,7 @@ fn container_args_carry_every_flag_from_the_values() {
             "--pkcs11-max-sessions=16",
             "--metrics-bind-address=0.0.0.0:9090",
             "--health-probe-bind-address=0.0.0.0:9091",
+            "--crl-bind-address=0.0.0.0:9092",
             "--something-new",
         ]
     );
@@ -452,6 +462,47 @@ fn metrics_service_and_optional_service_monitor() {
     for (key, value) in selector {
         assert_eq!(service_labels.get(key), Some(value), "ServiceMonitor selector {key} does not match the Service");
     }
+}
+
+/// Every replica serves CRLs: a Service on the pods' `crl` port; namespace admins and editors
+/// may create revocations (aggregated into the built-in roles), viewers read them; both can be
+/// turned off.
+#[test]
+fn crl_service_and_aggregated_revocation_roles() {
+    let docs = render(&[]);
+    let service = find(&docs, "Service", "ferrum-crl");
+    assert_eq!(
+        service.pointer("/spec/ports/0"),
+        Some(&json!({"name": "http", "port": 80, "targetPort": "crl", "protocol": "TCP"}))
+    );
+    assert_eq!(
+        service.pointer("/spec/selector"),
+        find(&docs, "Deployment", "ferrum").pointer("/spec/selector/matchLabels")
+    );
+    let container = find(&docs, "Deployment", "ferrum").pointer("/spec/template/spec/containers/0").unwrap();
+    assert!(container["ports"].as_array().unwrap().iter().any(|p| p["containerPort"] == 8082 && p["name"] == "crl"));
+    let edit = find(&docs, "ClusterRole", "ferrum-revocations-edit");
+    assert_eq!(edit.pointer("/metadata/labels/rbac.authorization.k8s.io~1aggregate-to-admin"), Some(&json!("true")));
+    assert_eq!(edit.pointer("/metadata/labels/rbac.authorization.k8s.io~1aggregate-to-edit"), Some(&json!("true")));
+    assert_eq!(
+        rights(edit),
+        expand([(
+            "ferrum.dev",
+            &["certificaterevocations"][..],
+            &["create", "delete", "get", "list", "watch"][..],
+            &[][..]
+        )])
+    );
+    let view = find(&docs, "ClusterRole", "ferrum-revocations-view");
+    assert_eq!(view.pointer("/metadata/labels/rbac.authorization.k8s.io~1aggregate-to-view"), Some(&json!("true")));
+    assert_eq!(
+        rights(view),
+        expand([("ferrum.dev", &["certificaterevocations"][..], &["get", "list", "watch"][..], &[][..])])
+    );
+
+    let docs = render(&["--set", "crl.service.enabled=false,revocation.aggregateToClusterRoles=false"]);
+    assert!(!docs.iter().any(|d| d["metadata"]["name"] == "ferrum-crl"));
+    assert!(!docs.iter().any(|d| d["metadata"]["name"].as_str().unwrap_or("").contains("revocations")));
 }
 
 #[test]

@@ -9,7 +9,9 @@ use crate::ca::{CaIssuerSpec, CaSigner};
 use crate::pkcs11::{Pkcs11IssuerSpec, Pkcs11Settings, Pkcs11Signer};
 use crate::policy::IssuerPolicy;
 use crate::reasons::INVALID_SPEC;
+use crate::revocation::CrlSpec;
 use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer};
+use crate::x509::CrlContents;
 
 /// Ferrum's kinds: `FerrumIssuer` and `FerrumClusterIssuer` in `ferrum.dev/v1alpha1`.
 pub fn kinds() -> IssuerKinds {
@@ -32,6 +34,10 @@ pub struct FerrumIssuerSpec {
     /// Not a backend. Without it: any name the CA may vouch for, no CA certificates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<IssuerPolicy>,
+    /// Revocation: CRLs signed with the CA key, served by every replica and published in a
+    /// ConfigMap, listing what `CertificateRevocation` objects revoke. Not a backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl: Option<CrlSpec>,
 }
 
 impl FerrumIssuerSpec {
@@ -112,5 +118,27 @@ impl Signer for FerrumSigner {
 
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.pkcs11.register_metrics(registry);
+    }
+
+    fn revocation<'a>(&self, spec: &'a FerrumIssuerSpec) -> Option<&'a CrlSpec> {
+        spec.crl.as_ref()
+    }
+
+    async fn issuing_certificate(&self, issuer: &IssuerContext<'_, FerrumIssuerSpec>) -> Result<Vec<u8>, SignError> {
+        match backend(issuer.spec).map_err(SignError::IssuerBroken)? {
+            Backend::Ca => self.ca.issuing_certificate(issuer).await,
+            Backend::Pkcs11(spec) => self.pkcs11.issuing_certificate_spec(issuer.secret_namespace, spec).await,
+        }
+    }
+
+    async fn sign_crl(
+        &self,
+        issuer: &IssuerContext<'_, FerrumIssuerSpec>,
+        contents: CrlContents,
+    ) -> Result<Vec<u8>, SignError> {
+        match backend(issuer.spec).map_err(SignError::IssuerBroken)? {
+            Backend::Ca => self.ca.sign_crl(issuer, contents).await,
+            Backend::Pkcs11(spec) => self.pkcs11.sign_crl_spec(issuer.secret_namespace, spec, contents).await,
+        }
     }
 }

@@ -28,6 +28,7 @@ mod metrics;
 pub mod pkcs11;
 pub mod policy;
 mod reasons;
+pub mod revocation;
 pub mod runtime;
 mod signer;
 pub mod x509;

@@ -73,6 +73,10 @@ pub(crate) struct Metrics {
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     /// Certificates issued that differ from what was asked, by kind of difference.
     pub deviations: Family<DeviationLabels, Counter>,
+    /// CRLs that could not be signed or published, by issuer.
+    pub crl_failures: Family<IssuerLabels, Counter>,
+    /// Certificates revoked, by issuer and how (`revocation` or `deletion`).
+    pub revocations: Family<ResultLabels, Counter>,
 }
 
 impl Metrics {
@@ -85,6 +89,8 @@ impl Metrics {
             retries_waiting: Gauge::default(),
             reconcile_errors: Family::default(),
             deviations: Family::default(),
+            crl_failures: Family::default(),
+            revocations: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("ferrum");
         r.register(
@@ -100,6 +106,16 @@ impl Metrics {
             "certificate_deviations",
             "Certificates issued that differ from what their request asked (each also said in the request's event), by kind of difference",
             metrics.deviations.clone(),
+        );
+        r.register(
+            "crl_signing_failures",
+            "CRLs that could not be signed or published, by issuer",
+            metrics.crl_failures.clone(),
+        );
+        r.register(
+            "revocations",
+            "Certificates revoked, by issuer and by what (reason `revocation`: a CertificateRevocation; `deletion`: its Certificate was deleted)",
+            metrics.revocations.clone(),
         );
         metrics
     }

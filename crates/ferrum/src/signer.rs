@@ -16,7 +16,8 @@ use serde::de::DeserializeOwned;
 use crate::api::IssuerScope;
 use crate::policy::IssuerPolicy;
 use crate::reasons::{CA_EXPIRED, DURATION_CLAMPED, KEY_UNAVAILABLE};
-use crate::x509::{CaSignError, CertificateTemplate, IssuedCertificate, ValidatedCsr};
+use crate::revocation::CrlSpec;
+use crate::x509::{CaSignError, CertificateTemplate, CrlContents, IssuedCertificate, ValidatedCsr};
 
 /// What a signer sees of an issuer.
 #[derive(Debug)]
@@ -47,6 +48,9 @@ pub struct SignRequest<'a> {
     pub csr: &'a ValidatedCsr,
     /// The certificate to issue, as the policy built it.
     pub template: &'a CertificateTemplate,
+    /// The issuer's own CRL distribution point (see [`crate::revocation`]), when it publishes
+    /// CRLs with a base URL: the signer writes it into the certificate after those in its spec.
+    pub crl_distribution_point: Option<&'a str>,
 }
 
 /// Something the user should know, published as a Warning event: on a request, folded into its
@@ -251,4 +255,30 @@ pub trait Signer: Send + Sync + 'static {
     /// Adds the backend's own metrics to the registry `/metrics` serves (called once, before
     /// the controllers start). By default, none.
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
+
+    /// The issuer's revocation settings (see [`crate::revocation`]): `Some` has the library
+    /// revoke what `CertificateRevocation` objects name, sign CRLs with
+    /// [`Signer::sign_crl`] and serve them. By default, none.
+    fn revocation<'a>(&self, _spec: &'a Self::Spec) -> Option<&'a CrlSpec> {
+        None
+    }
+
+    /// The issuing CA certificate (DER): a certificate is revoked only if this CA signed it.
+    /// Needed with [`Signer::revocation`].
+    fn issuing_certificate(
+        &self,
+        _issuer: &IssuerContext<'_, Self::Spec>,
+    ) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send {
+        std::future::ready(Err(SignError::Permanent("this issuer does not support revocation".into())))
+    }
+
+    /// Signs a CRL (DER) with the issuer's CA key, e.g. with [`crate::x509::sign_crl`]. Needed
+    /// with [`Signer::revocation`]; errors mean what they mean for [`Signer::sign`].
+    fn sign_crl(
+        &self,
+        _issuer: &IssuerContext<'_, Self::Spec>,
+        _contents: CrlContents,
+    ) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send {
+        std::future::ready(Err(SignError::Permanent("this issuer does not support revocation".into())))
+    }
 }

@@ -33,8 +33,12 @@ fn a_key_on_a_token_signs_a_crl_openssl_accepts() {
         revoked_at: now,
         reason: RevocationReason::CessationOfOperation,
     }];
-    let contents =
-        CrlContents { number: 7, this_update: now, next_update: now + Duration::from_secs(600), entries: &entries };
+    let contents = CrlContents {
+        number: 7,
+        this_update: now,
+        next_update: now + Duration::from_secs(600),
+        entries: entries.to_vec(),
+    };
     let crl = sign_crl(&ca, &signer, &contents).expect("a CRL signed on the token");
 
     let dir = tempfile::tempdir().unwrap();

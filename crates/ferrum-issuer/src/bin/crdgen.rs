@@ -1,4 +1,4 @@
-//! Prints the CRDs of `FerrumIssuer` and `FerrumClusterIssuer` as YAML
+//! Prints the CRDs of `FerrumIssuer`, `FerrumClusterIssuer` and `CertificateRevocation` as YAML
 //! (committed as `deploy/crds/ferrum.crds.yaml`).
 
 fn main() -> anyhow::Result<()> {
@@ -8,7 +8,9 @@ fn main() -> anyhow::Result<()> {
 
 fn ferrum_issuer_crds() -> anyhow::Result<String> {
     let mut out = String::new();
-    for crd in ferrum::ca::kinds().crds::<ferrum::ca::FerrumIssuerSpec>() {
+    let kinds = ferrum::ca::kinds();
+    let revocation = ferrum::revocation::crd(&kinds);
+    for crd in kinds.crds::<ferrum::ca::FerrumIssuerSpec>().into_iter().chain([revocation]) {
         out.push_str("---\n");
         out.push_str(&serde_yaml::to_string(&crd)?);
     }

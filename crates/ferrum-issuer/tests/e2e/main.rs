@@ -14,5 +14,6 @@ mod operations;
 mod pkcs11;
 mod policy;
 mod requests;
+mod revocation;
 mod shutdown;
 mod support;

@@ -313,6 +313,31 @@ pub fn addresses(log: &str) -> Option<(String, String)> {
     Some((value("health")?, value("metrics")?))
 }
 
+/// The CRL server's address from the "serving CRLs" line of a log.
+pub fn crl_address(log: &str) -> Option<String> {
+    let line = log.lines().rev().find(|l| l.contains("serving CRLs"))?;
+    line.split("crl=").nth(1).map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
+}
+
+/// `GET path` on `addr`: (status, headers, body bytes); (0, "", []) if it does not answer.
+pub async fn http_get_bytes(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return (0, String::new(), Vec::new());
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return (0, String::new(), Vec::new());
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let body = response.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head, body)
+}
+
 /// `GET path` on `addr`: (status, whole response); (0, "") if it does not answer.
 pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -365,6 +390,7 @@ impl Harness {
         cmd.arg("--kubeconfig")
             .arg(&access.kubeconfig)
             .args(["--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0"])
+            .args(["--crl-bind-address", "127.0.0.1:0"])
             .args(["--log-level", "info,ferrum=debug"])
             .args(args)
             .env_remove("POD_NAMESPACE")

@@ -142,7 +142,9 @@ impl IssuerKinds {
                     name: self.version.clone(),
                     served: true,
                     storage: true,
-                    schema: Some(CustomResourceValidation { open_api_v3_schema: Some(object_schema::<S>()) }),
+                    schema: Some(CustomResourceValidation {
+                        open_api_v3_schema: Some(object_schema::<S, IssuerStatus>()),
+                    }),
                     subresources: Some(CustomResourceSubresources {
                         status: Some(CustomResourceSubresourceStatus(serde_json::json!({}))),
                         ..Default::default()
@@ -171,14 +173,14 @@ fn plural(kind: &str) -> String {
     format!("{}s", kind.to_lowercase())
 }
 
-/// The object schema `{spec: S, status: IssuerStatus}` as the apiserver wants it: structural,
-/// inlined, no `$schema`.
-fn object_schema<S: JsonSchema>() -> JSONSchemaProps {
+/// The object schema `{spec: S, status: T}` as the apiserver wants it: structural, inlined,
+/// no `$schema`.
+pub(crate) fn object_schema<S: JsonSchema, T: JsonSchema>() -> JSONSchemaProps {
     #[derive(JsonSchema)]
     #[allow(dead_code)] // only its schema is used
-    struct Shape<S> {
+    struct Shape<S, T> {
         spec: S,
-        status: Option<IssuerStatus>,
+        status: Option<T>,
     }
     let generator = schemars::generate::SchemaSettings::openapi3()
         .with(|s| {
@@ -189,7 +191,7 @@ fn object_schema<S: JsonSchema>() -> JSONSchemaProps {
         .with_transform(kube::core::schema::StructuralSchemaRewriter)
         .with_transform(kube::core::schema::OptionalEnum)
         .into_generator();
-    let mut value = serde_json::to_value(generator.into_root_schema_for::<Shape<S>>()).unwrap_or_default();
+    let mut value = serde_json::to_value(generator.into_root_schema_for::<Shape<S, T>>()).unwrap_or_default();
     if let Some(map) = value.as_object_mut() {
         map.remove("title");
         map.remove("description");

@@ -15,7 +15,7 @@ use crate::reasons::{CA_EXPIRING, INVALID_SPEC};
 use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer, Warning};
 use crate::x509::sign::days_until;
 use crate::x509::verify::verify_ca_chain;
-use crate::x509::{CaBundle, CertFacts, SigningKey, SoftwareKey, sign_with_ca};
+use crate::x509::{CaBundle, CertFacts, CrlContents, SigningKey, SoftwareKey, sign_crl, sign_with_ca};
 
 /// A CA that expires within this window gets a Warning event.
 pub(super) const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -102,6 +102,18 @@ impl CaSigner {
 
     fn evict(&self, namespace: &str, name: &str) {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// The CA to sign with: cached, else read and checked now.
+    async fn loaded(&self, namespace: &str, spec: &CaIssuerSpec) -> Result<Arc<LoadedCa>, SignError> {
+        if let Some(ca) = self.cached(namespace, &spec.secret_name) {
+            return Ok(ca);
+        }
+        match self.load(namespace, spec).await {
+            Ok(ca) => Ok(ca),
+            Err(LoadError::Issuer(e)) => Err(SignError::IssuerBroken(e)),
+            Err(LoadError::Transient(message)) => Err(SignError::Retryable(message)),
+        }
     }
 
     fn cached(&self, namespace: &str, name: &str) -> Option<Arc<LoadedCa>> {
@@ -235,16 +247,28 @@ impl Signer for CaSigner {
         issuer: &IssuerContext<'_, FerrumIssuerSpec>,
     ) -> Result<Signed, SignError> {
         let spec = Self::spec(issuer.spec).map_err(SignError::IssuerBroken)?;
-        let ca = match self.cached(issuer.secret_namespace, &spec.secret_name) {
-            Some(ca) => ca,
-            None => match self.load(issuer.secret_namespace, spec).await {
-                Ok(ca) => ca,
-                Err(LoadError::Issuer(e)) => return Err(SignError::IssuerBroken(e)),
-                Err(LoadError::Transient(message)) => return Err(SignError::Retryable(message)),
-            },
-        };
-        let urls = spec.published.clone();
+        let ca = self.loaded(issuer.secret_namespace, spec).await?;
+        let urls = spec.published.with_distribution_point(request.crl_distribution_point);
         Ok(sign_with_ca(&ca.bundle, &ca.key, request.template, &urls, SystemTime::now())?.into())
+    }
+
+    async fn issuing_certificate(&self, issuer: &IssuerContext<'_, FerrumIssuerSpec>) -> Result<Vec<u8>, SignError> {
+        let spec = Self::spec(issuer.spec).map_err(SignError::IssuerBroken)?;
+        Ok(self.loaded(issuer.secret_namespace, spec).await?.bundle.issuing().der().to_vec())
+    }
+
+    async fn sign_crl(
+        &self,
+        issuer: &IssuerContext<'_, FerrumIssuerSpec>,
+        contents: CrlContents,
+    ) -> Result<Vec<u8>, SignError> {
+        let spec = Self::spec(issuer.spec).map_err(SignError::IssuerBroken)?;
+        let ca = self.loaded(issuer.secret_namespace, spec).await?;
+        // A long CRL takes a while to sign and check: off the async workers.
+        tokio::task::spawn_blocking(move || sign_crl(&ca.bundle, &ca.key, &contents))
+            .await
+            .map_err(|e| SignError::Retryable(format!("the CRL signing task ended early: {e}")))?
+            .map_err(SignError::from)
     }
 
     fn policy<'a>(&self, spec: &'a FerrumIssuerSpec) -> Option<&'a IssuerPolicy> {

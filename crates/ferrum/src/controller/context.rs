@@ -44,6 +44,8 @@ pub(crate) struct Context<S: Signer> {
     leadership: Option<std::sync::Arc<LeaderFence>>,
     /// Namespace labels read for namespace selectors, with when they were read.
     namespace_labels: Mutex<HashMap<String, (Instant, Labels)>>,
+    /// Each issuer's CRL: whose turn, and when it is due.
+    pub(crate) crls: super::revocation::CrlBook,
 }
 
 /// A namespace's labels.
@@ -77,6 +79,7 @@ impl<S: Signer> Context<S> {
             metrics,
             leadership,
             namespace_labels: Mutex::new(HashMap::new()),
+            crls: Default::default(),
         }
     }
 

@@ -90,6 +90,10 @@ pub(super) async fn reconcile<S: Signer>(
     let result = match (&issuer.spec, policy) {
         (Parsed::Invalid(why), _) => Err(IssuerError::new(crate::reasons::INVALID_SPEC, why.clone())),
         (_, Some(Err(invalid))) => Err(IssuerError::new(crate::reasons::INVALID_POLICY, invalid.message())),
+        (Parsed::Valid(spec), _) if crl_check(&shared.signer, spec).is_err() => Err(IssuerError::new(
+            crate::reasons::INVALID_SPEC,
+            crl_check(&shared.signer, spec).err().unwrap_or_default(),
+        )),
         (Parsed::Valid(spec), _) => {
             let issuer_ctx = IssuerContext {
                 scope: ctx.scope,
@@ -145,6 +149,11 @@ pub(super) async fn reconcile<S: Signer>(
 }
 
 /// The issuer's policy, compiled: the signer's (see [`Signer::policy`]) or the default one.
+/// Checks the issuer's `crl` block, if it has one.
+fn crl_check<S: Signer>(signer: &S, spec: &S::Spec) -> Result<(), String> {
+    signer.revocation(spec).map_or(Ok(()), crate::revocation::check_spec)
+}
+
 pub(super) fn compiled_policy<S: Signer>(
     signer: &S,
     spec: &S::Spec,

@@ -4,6 +4,7 @@ mod context;
 mod events;
 mod issuer;
 mod request;
+mod revocation;
 mod settle;
 mod status;
 
@@ -259,6 +260,7 @@ pub(crate) async fn run_with<S: Signer>(
         .inspect(move |event| {
             if let Ok(watcher::Event::Delete(request)) = event {
                 forgetting.forget_request(request.metadata.uid.as_deref().unwrap_or_default());
+                revocation::on_request_deleted(forgetting.clone(), request);
             }
         })
         .default_backoff()
@@ -308,12 +310,37 @@ pub(crate) async fn run_with<S: Signer>(
 
     let requests =
         requests_controller.run(request::reconcile, request::error_policy, ctx.clone()).for_each(|_| future::ready(()));
+    let revocations = revocations(&ctx, &client, shutdown.clone());
     let deadline = shutdown.then(|()| tokio::time::sleep(SHUTDOWN_GRACE));
     tokio::select! {
-        _ = async { tokio::join!(requests, issuers_ns, issuers_cl) } => {}
+        _ = async { tokio::join!(requests, issuers_ns, issuers_cl, revocations) } => {}
         () = deadline => warn!(grace = ?SHUTDOWN_GRACE, "in-flight reconciles did not finish in time; stopping anyway"),
     }
     Ok(())
+}
+
+/// The revocation controller and the CRL refresher, if the revocation CRD is installed (an
+/// issuer built on this library without it simply has no revocation).
+async fn revocations<S: Signer>(
+    ctx: &Arc<Context<S>>,
+    client: &Client,
+    shutdown: future::Shared<impl Future<Output = ()> + Send + Sync + 'static>,
+) {
+    let ar = crate::revocation::api_resource(&ctx.config.kinds);
+    let api = match &ctx.config.namespace {
+        Some(ns) => Api::<crate::revocation::CertificateRevocation>::namespaced_with(client.clone(), ns, &ar),
+        None => Api::<crate::revocation::CertificateRevocation>::all_with(client.clone(), &ar),
+    };
+    if let Err(Error::NotInstalled(_)) = served(&api, "").await {
+        tracing::info!(crd = %format!("{}.{}", ar.plural, ar.group), "not installed: revocation is off");
+        return;
+    }
+    let controller = Controller::new_with(api, watcher::Config::default(), ar)
+        .with_config(kube::runtime::controller::Config::default().concurrency(2))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(revocation::reconcile, revocation::error_policy, ctx.clone())
+        .for_each(log_watch_error);
+    tokio::join!(controller, revocation::refresh(ctx.clone(), shutdown));
 }
 
 /// Requests per page of the initial list (and of every re-list).

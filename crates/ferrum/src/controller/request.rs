@@ -114,19 +114,19 @@ pub(super) async fn reconcile<S: Signer>(
                 return Ok(Action::requeue(Duration::from_secs(1)));
             };
             let CheckedRequest { csr, template, warnings, .. } = &*checked;
+            let secret_namespace = ctx.secret_namespace(key.scope, key.namespace.as_deref());
+            let distribution_point = ctx.signer.revocation(spec).and_then(|crl| {
+                crate::revocation::distribution_point(&ctx.config.kinds, key.scope, secret_namespace, &key.name, crl)
+            });
             let sign_request = SignRequest {
                 namespace: request.metadata.namespace.as_deref().unwrap_or_default(),
                 name: request.metadata.name.as_deref().unwrap_or_default(),
                 uid: &uid,
                 csr,
                 template,
+                crl_distribution_point: distribution_point.as_deref(),
             };
-            let issuer_ctx = IssuerContext {
-                scope: key.scope,
-                name: &key.name,
-                secret_namespace: ctx.secret_namespace(key.scope, key.namespace.as_deref()),
-                spec,
-            };
+            let issuer_ctx = IssuerContext { scope: key.scope, name: &key.name, secret_namespace, spec };
             // A certificate signed before whose write conflicted is written now, never signed
             // twice (a request is signed at most once, contract row 2).
             let result = match ctx.unwritten(&uid) {

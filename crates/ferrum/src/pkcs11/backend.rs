@@ -17,7 +17,7 @@ use crate::ca::backend::{LoadError, ca_health, check_ca_certificate, read_secret
 use crate::ca::reasons::{INVALID_SECRET, KEY_MISMATCH, SECRET_UNREADABLE};
 use crate::reasons::INVALID_SPEC;
 use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Warning};
-use crate::x509::{CaBundle, CaSignError, SigningError, SigningKey, sign_with_ca};
+use crate::x509::{CaBundle, CaSignError, CrlContents, SigningError, SigningKey, sign_crl, sign_with_ca};
 
 /// How long a checked issuer is signed with before its Secrets and key are looked at again.
 /// A change to either Secret re-checks the issuer at once.
@@ -208,27 +208,67 @@ impl Pkcs11Signer {
         namespace: &str,
         spec: &Pkcs11IssuerSpec,
     ) -> Result<Signed, SignError> {
-        let loaded = match self.cached(namespace, spec) {
-            Some(loaded) => loaded,
-            None => match self.load(namespace, spec).await {
-                Ok(loaded) => loaded,
-                Err(LoadError::Issuer(e)) if e.transient => return Err(SignError::Retryable(e.message)),
-                Err(LoadError::Issuer(e)) => return Err(SignError::IssuerBroken(e)),
-                Err(LoadError::Transient(message)) => return Err(SignError::Retryable(message)),
-            },
-        };
-        let permit = loaded.key.token.permit().await.map_err(|e| SignError::Retryable(e.to_string()))?;
-        let urls = spec.published.clone();
+        let urls = spec.published.with_distribution_point(request.crl_distribution_point);
         let template = request.template.clone();
+        let issued = self
+            .with_key(namespace, spec, move |bundle, key| {
+                sign_with_ca(bundle, key, &template, &urls, SystemTime::now())
+            })
+            .await?;
+        Ok(issued.into())
+    }
+
+    /// Signs a CRL for an issuer with a `pkcs11` block.
+    pub(crate) async fn sign_crl_spec(
+        &self,
+        namespace: &str,
+        spec: &Pkcs11IssuerSpec,
+        contents: CrlContents,
+    ) -> Result<Vec<u8>, SignError> {
+        self.with_key(namespace, spec, move |bundle, key| sign_crl(bundle, key, &contents)).await
+    }
+
+    /// The issuing CA certificate (DER) of an issuer with a `pkcs11` block.
+    pub(crate) async fn issuing_certificate_spec(
+        &self,
+        namespace: &str,
+        spec: &Pkcs11IssuerSpec,
+    ) -> Result<Vec<u8>, SignError> {
+        Ok(self.loaded(namespace, spec).await?.bundle.issuing().der().to_vec())
+    }
+
+    /// The issuer's CA and key: cached, else loaded and checked now.
+    async fn loaded(&self, namespace: &str, spec: &Pkcs11IssuerSpec) -> Result<Arc<LoadedHsmCa>, SignError> {
+        if let Some(loaded) = self.cached(namespace, spec) {
+            return Ok(loaded);
+        }
+        match self.load(namespace, spec).await {
+            Ok(loaded) => Ok(loaded),
+            Err(LoadError::Issuer(e)) if e.transient => Err(SignError::Retryable(e.message)),
+            Err(LoadError::Issuer(e)) => Err(SignError::IssuerBroken(e)),
+            Err(LoadError::Transient(message)) => Err(SignError::Retryable(message)),
+        }
+    }
+
+    /// Runs `work` with the issuer's CA and its key on the token, holding a session permit, on
+    /// a blocking thread. A key or token gone makes the issuer broken (and forgotten).
+    async fn with_key<T: Send + 'static>(
+        &self,
+        namespace: &str,
+        spec: &Pkcs11IssuerSpec,
+        work: impl FnOnce(&CaBundle, &PermittedKey<'_>) -> Result<T, CaSignError> + Send + 'static,
+    ) -> Result<T, SignError> {
+        let loaded = self.loaded(namespace, spec).await?;
+        let permit = loaded.key.token.permit().await.map_err(|e| SignError::Retryable(e.to_string()))?;
         let ca = loaded.clone();
         let signed = tokio::task::spawn_blocking(move || {
             let key = PermittedKey { key: &ca.key, permit: &permit };
-            sign_with_ca(&ca.bundle, &key, &template, &urls, SystemTime::now())
+            work(&ca.bundle, &key)
         })
         .await
         .map_err(|e| SignError::Retryable(format!("the signing task ended early: {e}")))?;
         match signed {
-            Ok(issued) => Ok(issued.into()),
+            Ok(value) => Ok(value),
             Err(CaSignError::KeyUnusable(message)) => {
                 // The key or the token went away: nothing signs with this entry any more; the
                 // issuer is checked again (and stays not Ready until the token answers).

@@ -126,6 +126,9 @@ pub struct RuntimeConfig {
     pub health_address: SocketAddr,
     /// Where `/metrics` is served.
     pub metrics_address: SocketAddr,
+    /// Where every replica serves the issuers' CRLs (see [`crate::revocation::serve`]);
+    /// `None`: not served.
+    pub crl_address: Option<SocketAddr>,
 }
 
 impl RuntimeConfig {
@@ -133,7 +136,8 @@ impl RuntimeConfig {
     /// `POD_NAMESPACE` (else the service account's namespace, else `default`), `POD_NAME` (the
     /// leader-election identity), `LOG_LEVEL`, `LOG_FORMAT` (`text` or `json`),
     /// `LEADER_ELECT` (`false` turns it off), `HEALTH_PROBE_BIND_ADDRESS` (`0.0.0.0:8081`),
-    /// `METRICS_BIND_ADDRESS` (`0.0.0.0:8080`). The Lease is `name` in the pod's namespace,
+    /// `METRICS_BIND_ADDRESS` (`0.0.0.0:8080`), `CRL_BIND_ADDRESS` (`0.0.0.0:8082`; empty or `off`
+    /// serves no CRLs). The Lease is `name` in the pod's namespace,
     /// 15 s / 10 s / 2 s.
     pub fn from_env(name: &str) -> Self {
         let var = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
@@ -149,6 +153,10 @@ impl RuntimeConfig {
             leader_election,
             health_address: address("HEALTH_PROBE_BIND_ADDRESS", SocketAddr::from(([0, 0, 0, 0], 8081))),
             metrics_address: address("METRICS_BIND_ADDRESS", SocketAddr::from(([0, 0, 0, 0], 8080))),
+            crl_address: match std::env::var("CRL_BIND_ADDRESS").ok().as_deref() {
+                Some("" | "off") => None,
+                _ => Some(address("CRL_BIND_ADDRESS", SocketAddr::from(([0, 0, 0, 0], 8082)))),
+            },
         }
     }
 }
@@ -163,8 +171,8 @@ pub enum RuntimeError {
     /// No client could be built.
     #[error("Kubernetes client: {0}")]
     Client(String),
-    /// The probe or metrics address could not be bound.
-    #[error("serving probes and metrics: {0}")]
+    /// The probe, metrics or CRL address could not be bound.
+    #[error("serving probes, metrics or CRLs: {0}")]
     Serve(#[from] std::io::Error),
     /// A setting is out of range (e.g. leader-election timings that contradict each other).
     #[error("invalid configuration: {0}")]
@@ -202,6 +210,16 @@ pub async fn run<S: Signer>(
     registry.register_collector(Box::new(process_metrics::ProcessCollector::new()));
     let signer = signer(client.clone());
     signer.register_metrics(&mut registry);
+    // Every replica serves CRLs, the leader and its followers alike.
+    if let Some(address) = runtime.crl_address {
+        let crl_config = crate::revocation::serve::CrlServerConfig {
+            kinds: config.kinds.clone(),
+            cluster_resource_namespace: config.cluster_resource_namespace.clone(),
+            namespace: config.namespace.clone(),
+            address,
+        };
+        crate::revocation::serve::serve(client.clone(), crl_config, &mut registry).await?;
+    }
     let readiness = serve::Readiness::default();
     serve::serve(runtime.health_address, runtime.metrics_address, readiness.clone(), registry).await?;
     let mut observability = Observability {

@@ -63,7 +63,7 @@ pub struct RevokedEntry {
 
 /// What a CRL says, apart from who signs it.
 #[derive(Clone, Debug)]
-pub struct CrlContents<'a> {
+pub struct CrlContents {
     /// The CRL number: grows with every CRL the CA issues.
     pub number: u64,
     /// thisUpdate.
@@ -71,7 +71,7 @@ pub struct CrlContents<'a> {
     /// nextUpdate: when the next CRL will be out at the latest.
     pub next_update: SystemTime,
     /// The revoked certificates.
-    pub entries: &'a [RevokedEntry],
+    pub entries: Vec<RevokedEntry>,
 }
 
 #[derive(Sequence)]
@@ -96,7 +96,7 @@ struct TbsCertList<'a> {
 }
 
 /// Signs a CRL for the issuing CA of `ca` with `key` (which must be that CA's key): DER.
-pub fn sign_crl(ca: &CaBundle, key: &impl SigningKey, contents: &CrlContents<'_>) -> Result<Vec<u8>, CaSignError> {
+pub fn sign_crl(ca: &CaBundle, key: &impl SigningKey, contents: &CrlContents) -> Result<Vec<u8>, CaSignError> {
     let encoding = |e: der::Error| CaSignError::Encoding(format!("CRL encoding failed: {e}"));
     if contents.next_update <= contents.this_update {
         return Err(CaSignError::Encoding("the CRL's nextUpdate must come after its thisUpdate".into()));
@@ -104,7 +104,7 @@ pub fn sign_crl(ca: &CaBundle, key: &impl SigningKey, contents: &CrlContents<'_>
     let issuer = ca.issuer_info();
     let algorithm = key.algorithm();
     let mut revoked = Vec::with_capacity(contents.entries.len());
-    for entry in contents.entries {
+    for entry in &contents.entries {
         let extensions = match entry.reason {
             RevocationReason::Unspecified => None,
             reason => Some(vec![extension(oids::CRL_REASON, false, &reason).map_err(encoding)?]),
@@ -143,6 +143,93 @@ pub fn sign_crl(ca: &CaBundle, key: &impl SigningKey, contents: &CrlContents<'_>
     Ok(crl)
 }
 
+impl RevocationReason {
+    /// The reason with RFC 5280 code `code`, if there is one (7 is unused).
+    pub fn from_code(code: u8) -> Option<Self> {
+        use RevocationReason::*;
+        [
+            Unspecified,
+            KeyCompromise,
+            CaCompromise,
+            AffiliationChanged,
+            Superseded,
+            CessationOfOperation,
+            CertificateHold,
+            RemoveFromCrl,
+            PrivilegeWithdrawn,
+            AaCompromise,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
+    }
+
+    /// RFC 5280's code.
+    pub fn code(self) -> u8 {
+        // Invariant: every discriminant is at most 10.
+        self as u8
+    }
+}
+
+/// What revocation needs to know of an issued certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeafFacts {
+    /// The serial number, big-endian without leading zero bytes (as a CRL entry carries it).
+    pub serial: Vec<u8>,
+    /// notAfter: the entry may leave the CRL after it.
+    pub not_after: SystemTime,
+}
+
+impl LeafFacts {
+    /// Reads a certificate (DER).
+    pub fn parse(der: &[u8]) -> Result<Self, String> {
+        let cert = x509_cert::Certificate::from_der(der).map_err(|e| format!("the certificate does not parse: {e}"))?;
+        let tbs = cert.tbs_certificate();
+        Ok(Self {
+            serial: trim_serial(tbs.serial_number().as_bytes()),
+            not_after: tbs.validity().not_after.to_system_time(),
+        })
+    }
+}
+
+/// A serial number's bytes without leading zero bytes (one zero byte for zero itself).
+pub fn trim_serial(bytes: &[u8]) -> Vec<u8> {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+    bytes[first..].to_vec()
+}
+
+/// What a published CRL says about itself, for metrics and for deciding when to sign again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlFacts {
+    /// The CRL number extension, if present and at most 64 bits.
+    pub number: Option<u64>,
+    /// thisUpdate.
+    pub this_update: SystemTime,
+    /// nextUpdate, if present.
+    pub next_update: Option<SystemTime>,
+    /// How many certificates it lists.
+    pub entries: usize,
+}
+
+impl CrlFacts {
+    /// Reads a CRL (DER). Its signature is not checked.
+    pub fn parse(der: &[u8]) -> Result<Self, String> {
+        let crl = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
+            .map_err(|e| format!("the CRL does not parse: {e}"))?;
+        let tbs = &crl.tbs_cert_list;
+        let number = tbs.crl_extensions.iter().flatten().find(|e| e.extn_id == oids::CRL_NUMBER).and_then(|e| {
+            let value = Uint::from_der(e.extn_value.as_bytes()).ok()?;
+            let bytes = trim_serial(value.as_bytes());
+            (bytes.len() <= 8).then(|| bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)))
+        });
+        Ok(Self {
+            number,
+            this_update: tbs.this_update.to_system_time(),
+            next_update: tbs.next_update.map(|t| t.to_system_time()),
+            entries: tbs.revoked_certificates.as_ref().map_or(0, Vec::len),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -162,6 +249,10 @@ mod tests {
             out.status.success(),
             format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
         )
+    }
+
+    fn pem_der(pem: &str) -> Vec<u8> {
+        x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap().1.contents
     }
 
     fn leaf(ca: &CaBundle, key: &SoftwareKey, name: &str) -> (String, Vec<u8>) {
@@ -208,9 +299,21 @@ mod tests {
                 number: 300,
                 this_update: now - Duration::from_secs(60),
                 next_update: now + Duration::from_secs(3600),
-                entries: &entries,
+                entries: entries.to_vec(),
             };
             let crl = sign_crl(&ca, &key, &contents).unwrap();
+            let facts = CrlFacts::parse(&crl).unwrap();
+            assert_eq!((facts.number, facts.entries), (Some(300), 2), "{alg}");
+            assert_eq!(
+                facts.next_update,
+                Some(
+                    contents.next_update
+                        - Duration::from_nanos(u64::from(
+                            contents.next_update.duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+                        ))
+                )
+            );
+            assert_eq!(LeafFacts::parse(&pem_der(&leaves[0].0)).unwrap().serial, trim_serial(&leaves[0].1));
 
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
@@ -250,12 +353,16 @@ mod tests {
         let ca = CaBundle::parse(params.self_signed(&ca_key).unwrap().pem().as_bytes(), None).unwrap();
         let other = SoftwareKey::from_pem(KeyPair::generate().unwrap().serialize_pem().as_bytes()).unwrap();
         let now = SystemTime::now();
-        let contents =
-            CrlContents { number: 1, this_update: now, next_update: now + Duration::from_secs(60), entries: &[] };
+        let contents = CrlContents {
+            number: 1,
+            this_update: now,
+            next_update: now + Duration::from_secs(60),
+            entries: Vec::new(),
+        };
         assert!(matches!(sign_crl(&ca, &other, &contents), Err(CaSignError::Unverifiable(_))));
         let key = SoftwareKey::from_pem(ca_key.serialize_pem().as_bytes()).unwrap();
         assert!(sign_crl(&ca, &key, &contents).is_ok(), "an empty CRL");
-        let backwards = CrlContents { next_update: now, ..contents };
+        let backwards = CrlContents { next_update: now, ..contents.clone() };
         assert!(matches!(sign_crl(&ca, &key, &backwards), Err(CaSignError::Encoding(_))));
     }
 }

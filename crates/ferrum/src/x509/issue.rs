@@ -49,6 +49,15 @@ pub struct PublishedUrls {
     pub issuing_certificate_urls: Vec<String>,
 }
 
+impl PublishedUrls {
+    /// These URLs with one more CRL distribution point after the others, if there is one.
+    pub fn with_distribution_point(&self, extra: Option<&str>) -> Self {
+        let mut urls = self.clone();
+        urls.crl_distribution_points.extend(extra.map(str::to_owned));
+        urls
+    }
+}
+
 /// The lifetime chosen for a certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Lifetime {

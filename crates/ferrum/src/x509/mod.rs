@@ -20,7 +20,7 @@ pub(crate) mod verify;
 
 pub use chain::{CaBundle, CertFacts, ChainError, MAX_CHAIN_PEM_BYTES};
 pub use constraints::ConstraintError;
-pub use crl::{CrlContents, RevocationReason, RevokedEntry, sign_crl};
+pub use crl::{CrlContents, CrlFacts, LeafFacts, RevocationReason, RevokedEntry, sign_crl, trim_serial};
 pub use csr::{CsrError, Curve, Hash, KeyAlgorithm, MAX_CSR_PEM_BYTES, SignatureAlgorithm, ValidatedCsr, parse_csr};
 pub use duration::parse_go_duration;
 pub use issue::PublishedUrls;
@@ -29,6 +29,7 @@ pub use names::{NameError, NamePolicy, SanType, check_names};
 pub use pem::{PemError, decode_csr_pem};
 pub use sign::{CaSignError, IssuedCertificate, sign_with_ca};
 pub use template::{CertificateTemplate, PolicyError, RequestedProfile, certificate_template};
+pub use verify::issued_by;
 
 /// Decodes base64 as Go's `encoding/json` decodes a `[]byte` (how the apiserver and
 /// cert-manager read `spec.request`); see `docs/security.md`.

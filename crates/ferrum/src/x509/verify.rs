@@ -283,6 +283,21 @@ pub(crate) fn verify_crl_signature(crl: &[u8], ca: &CaBundle) -> Result<(), Stri
     }
 }
 
+/// Whether the certificate `leaf_der` was signed by the CA certificate `ca_der`: its issuer
+/// name is the CA's subject and its signature verifies with the CA's public key. `Err` says
+/// why not.
+pub fn issued_by(leaf_der: &[u8], ca_der: &[u8]) -> Result<(), String> {
+    let leaf = X509::from_der(leaf_der).map_err(|e| format!("the certificate does not parse: {e}"))?;
+    let ca = X509::from_der(ca_der).map_err(|e| format!("the CA certificate does not parse: {e}"))?;
+    let named = leaf.issuer_name().to_der().ok() == ca.subject_name().to_der().ok();
+    let key = ca.public_key().map_err(|e| format!("the CA's public key: {e}"))?;
+    match (named, leaf.verify(&key)) {
+        (true, Ok(true)) => Ok(()),
+        (false, _) => Err("its issuer is not the issuer's CA".into()),
+        (true, _) => Err("its signature does not verify with the issuer's CA key".into()),
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn verify_issued(leaf_der: &[u8], ca: &CaBundle, at: SystemTime) -> Result<(), String> {
     let unreadable = |e: der::Error| format!("the new certificate does not parse: {e}");

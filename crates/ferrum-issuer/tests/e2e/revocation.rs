@@ -1,0 +1,450 @@
+//! Revocation on the real control plane: `CertificateRevocation` objects, CRLs signed by the
+//! issuer's CA and served by every replica, judged by OpenSSL.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use ferrum::IssuerScope;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+use crate::flow::{certificate_ready, create_certificate, secret_data};
+use crate::support::*;
+
+fn revocations_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("ferrum.dev", "v1alpha1", "CertificateRevocation"),
+        "certificaterevocations",
+    )
+}
+
+fn revocations(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, &revocations_resource())
+}
+
+async fn create_revocation(client: &kube::Client, ns: &str, name: &str, spec: Value) -> Result<(), kube::Error> {
+    let object: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "ferrum.dev/v1alpha1", "kind": "CertificateRevocation",
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .expect("revocation object");
+    revocations(client, ns).create(&PostParams::default(), &object).await.map(|_| ())
+}
+
+/// Waits until the revocation's `Revoked` condition has a reason, and returns its status.
+async fn settled(h: &Harness, ns: &str, name: &str, reason: &str) -> Value {
+    let api = revocations(&h.client, ns);
+    eventually(&format!("revocation {name} reason {reason}"), Duration::from_secs(30), || async {
+        let object = api.get(name).await.ok()?;
+        let status = object.data.get("status")?.clone();
+        let condition = status["conditions"].as_array()?.iter().find(|c| c["type"] == "Revoked")?.clone();
+        (condition["reason"] == reason).then_some(status)
+    })
+    .await
+}
+
+/// The serial (lower-case hex, no leading zeros) of the first certificate of a PEM chain.
+fn serial_of(pem: &[u8]) -> String {
+    let der = pem_certs(pem).into_iter().next().expect("a certificate");
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("certificate parses");
+    let bytes = cert.raw_serial();
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+    bytes[first..].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The CRL distribution point URIs of the first certificate of a PEM chain.
+fn distribution_points(pem: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
+    let der = pem_certs(pem).into_iter().next().expect("a certificate");
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("certificate parses");
+    let mut out = Vec::new();
+    for ext in cert.extensions() {
+        if let ParsedExtension::CRLDistributionPoints(points) = ext.parsed_extension() {
+            for point in points.iter() {
+                if let Some(DistributionPointName::FullName(names)) = &point.distribution_point {
+                    for name in names {
+                        if let GeneralName::URI(uri) = name {
+                            out.push((*uri).to_owned());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The serials a CRL (DER) lists, and its CRL number.
+fn crl_contents(der: &[u8]) -> (BTreeSet<String>, u64) {
+    let (_, crl) = x509_parser::parse_x509_crl(der).expect("the CRL parses");
+    let serials = crl
+        .iter_revoked_certificates()
+        .map(|r| {
+            let bytes = r.raw_serial();
+            let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+            bytes[first..].iter().map(|b| format!("{b:02x}")).collect::<String>()
+        })
+        .collect();
+    let number = crl.crl_number().and_then(|n| u64::try_from(n).ok()).expect("a CRL number");
+    (serials, number)
+}
+
+/// Runs `openssl` in `dir`; (success, output).
+fn openssl(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl CLI (scripts/prereqs.sh installs it)");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The name of the CertificateRequest cert-manager made for a Certificate.
+async fn request_of(h: &Harness, certificate: &str) -> String {
+    let requests = h.api::<ferrum::CertificateRequest>().list(&ListParams::default()).await.expect("list requests");
+    requests
+        .items
+        .into_iter()
+        .find(|r| {
+            r.metadata.annotations.as_ref().and_then(|a| a.get("cert-manager.io/certificate-name")).map(String::as_str)
+                == Some(certificate)
+        })
+        .and_then(|r| r.metadata.name)
+        .unwrap_or_else(|| panic!("no CertificateRequest of Certificate {certificate}"))
+}
+
+/// Fetches the CRL from a replica until `ready` accepts it; (DER, when it was accepted).
+async fn fetch_crl_until(addr: &str, path: &str, ready: impl Fn(&BTreeSet<String>) -> bool) -> (Vec<u8>, Instant) {
+    eventually(&format!("a CRL at {addr}{path}"), Duration::from_secs(30), || async {
+        let (status, head, body) = http_get_bytes(addr, path).await;
+        if status != 200 {
+            return None;
+        }
+        assert!(head.to_ascii_lowercase().contains("content-type: application/pkix-crl"), "{head}");
+        let (serials, _) = crl_contents(&body);
+        ready(&serials).then(|| (body, Instant::now()))
+    })
+    .await
+}
+
+async fn crl_issuer(h: &Harness, name: &str, extra: Value) {
+    let mut crl = json!({"baseURL": "http://ferrum-crl.test", "validity": "10m"});
+    if let (Some(crl), Some(extra)) = (crl.as_object_mut(), extra.as_object()) {
+        crl.extend(extra.clone());
+    }
+    h.create_issuer_spec(IssuerScope::Namespaced, name, json!({"ca": {"secretName": name}, "crl": crl})).await;
+    h.issuer_ready(IssuerScope::Namespaced, name, "True").await;
+}
+
+/// The issue's main scenario: three leaves through cert-manager, one revoked by Certificate and
+/// one by CertificateRequest; the CRL over HTTP within 5 s, verified by OpenSSL, rejecting
+/// exactly those two; the follower serving the same bytes; the entries kept after the
+/// revocation objects are deleted and the leader restarts, with a higher CRL number.
+#[tokio::test(flavor = "multi_thread")]
+async fn revoked_certificates_are_on_the_crl_every_replica_serves() {
+    let mut h = Harness::new("revoke").await;
+    h.start_cert_manager(true).await;
+    let leader = h.start_ferrum_replica("ferrum-a", &[]).await.name().to_owned();
+    eventually("replica a leads", Duration::from_secs(30), || async {
+        (lease_holder(&h).await.as_deref() == Some("ferrum-a")).then_some(())
+    })
+    .await;
+    h.start_ferrum_replica("ferrum-b", &[]).await;
+    let ca = make_ca("Revocation CA", CaOptions::default());
+    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
+    crl_issuer(&h, "ca", json!({})).await;
+
+    let issuer_ref = json!({"name": "ca", "kind": "FerrumIssuer", "group": "ferrum.dev"});
+    for name in ["one", "two", "three"] {
+        create_certificate(&h, name, issuer_ref.clone(), json!({"dnsNames": [format!("{name}.example.com")]})).await;
+    }
+    let mut leaves = Vec::new();
+    for name in ["one", "two", "three"] {
+        certificate_ready(&h, name).await;
+        leaves.push(secret_data(&h, &format!("{name}-tls"), "tls.crt").await);
+    }
+    let path = format!("/namespaces/{}/ferrumissuers/ca.crl", h.ns);
+    for leaf in &leaves {
+        assert_eq!(distribution_points(leaf), [format!("http://ferrum-crl.test{path}")], "the CRL's URL in every leaf");
+    }
+    let serials: Vec<String> = leaves.iter().map(|l| serial_of(l)).collect();
+
+    let leader_addr = crl_address(&h.process(&leader).log_tail(2000)).expect("replica a serves CRLs");
+    let follower_addr = crl_address(&h.process("ferrum-b").log_tail(2000)).expect("replica b serves CRLs");
+    // Before any revocation: the leader publishes an empty CRL for the issuer.
+    let (_, _) = fetch_crl_until(&leader_addr, &path, |s| s.is_empty()).await;
+
+    let two_request = request_of(&h, "two").await;
+    let asked = Instant::now();
+    create_revocation(
+        &h.client,
+        &h.ns,
+        "revoke-one",
+        json!({"certificateRef": {"name": "one"}, "reason": "keyCompromise"}),
+    )
+    .await
+    .expect("create revocation by Certificate");
+    create_revocation(&h.client, &h.ns, "revoke-two", json!({"certificateRequestRef": {"name": two_request}}))
+        .await
+        .expect("create revocation by CertificateRequest");
+    let wanted: BTreeSet<String> = serials[..2].iter().cloned().collect();
+    let (crl, listed) = fetch_crl_until(&leader_addr, &path, |s| *s == wanted).await;
+    let latency = listed - asked;
+    eprintln!("both revocations on the served CRL {latency:?} after they were created");
+    assert!(latency < Duration::from_secs(5), "the CRL listed them after {latency:?}");
+
+    for (name, serial) in [("revoke-one", &serials[0]), ("revoke-two", &serials[1])] {
+        let status = settled(&h, &h.ns, name, "Revoked").await;
+        assert_eq!(status["serialNumber"], json!(serial), "{status}");
+        assert_eq!(status["issuer"], json!(format!("FerrumIssuer/{}/ca", h.ns)), "{status}");
+        assert!(status["revokedAt"].is_string() && status["notAfter"].is_string(), "{status}");
+    }
+
+    // OpenSSL: the CRL verifies with the CA; exactly the two revoked leaves are refused.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("ca.pem"), &ca.cert_pem).expect("write");
+    std::fs::write(dir.path().join("crl.der"), &crl).expect("write");
+    let (ok, out) = openssl(
+        dir.path(),
+        &["crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "ca.pem", "-verify", "-noout", "-text"],
+    );
+    assert!(ok && out.contains("verify OK"), "{out}");
+    assert!(out.contains("Key Compromise"), "the reason of revoke-one: {out}");
+    let (ok, pem) = openssl(dir.path(), &["crl", "-inform", "DER", "-in", "crl.der", "-outform", "PEM"]);
+    assert!(ok, "{pem}");
+    std::fs::write(dir.path().join("crl.pem"), &pem).expect("write");
+    for (i, leaf) in leaves.iter().enumerate() {
+        let file = format!("leaf{i}.pem");
+        std::fs::write(dir.path().join(&file), leaf).expect("write");
+        let (ok, out) =
+            openssl(dir.path(), &["verify", "-crl_check", "-CAfile", "ca.pem", "-CRLfile", "crl.pem", &file]);
+        if i < 2 {
+            assert!(!ok && out.contains("certificate revoked"), "leaf {i} must be refused: {out}");
+        } else {
+            assert!(ok, "leaf {i} must be accepted: {out}");
+        }
+    }
+
+    // The follower serves the same CRL, byte for byte; the ConfigMap holds it as PEM.
+    let (follower_crl, _) = fetch_crl_until(&follower_addr, &path, |s| *s == wanted).await;
+    assert_eq!(follower_crl, crl, "the follower serves the leader's CRL");
+    let cm = h.api::<ConfigMap>().get("ca-crl").await.expect("the CRL ConfigMap");
+    let data = cm.data.unwrap_or_default();
+    assert_eq!(data.get("ca.crl").map(|p| p.trim().to_owned()), Some(pem.trim().to_owned()), "ca.crl in the ConfigMap");
+    let (follower_health, follower_metrics) =
+        addresses(&h.process("ferrum-b").log_tail(2000)).expect("follower metrics address");
+    let _ = follower_health;
+    let (_, text) = http_get(&follower_metrics, "/metrics").await;
+    let series = format!(r#"ferrum_crl_entries{{kind="FerrumIssuer",namespace="{}",name="ca"}}"#, h.ns);
+    assert_eq!(metric(&text, &series), Some(2.0), "{text}");
+
+    // Deleting the revocations un-revokes nothing; a restarted leader signs a CRL with a higher
+    // number that still lists both.
+    let (_, number_before) = crl_contents(&crl);
+    for name in ["revoke-one", "revoke-two"] {
+        revocations(&h.client, &h.ns).delete(name, &DeleteParams::default()).await.expect("delete revocation");
+    }
+    h.process(&leader).stop();
+    eventually("replica b leads", Duration::from_secs(40), || async {
+        (lease_holder(&h).await.as_deref() == Some("ferrum-b")).then_some(())
+    })
+    .await;
+    let (after, _) = eventually("a CRL from the new leader", Duration::from_secs(30), || async {
+        let (status, _, body) = http_get_bytes(&follower_addr, &path).await;
+        (status == 200 && crl_contents(&body).1 > number_before).then_some((body, ()))
+    })
+    .await;
+    let (listed, number_after) = crl_contents(&after);
+    assert_eq!(listed, wanted, "the entries outlive their revocation objects and the leader");
+    assert!(number_after > number_before, "CRL number {number_after} after {number_before}");
+}
+
+/// Hostile and mistaken revocations each get a clear status, and the CRL does not change.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_revocations_get_a_clear_status_and_change_nothing() {
+    let mut h = Harness::new("revoke-bad").await;
+    h.start_cert_manager(true).await;
+    h.start_ferrum(&[]).await;
+    let ca = make_ca("Revocation CA", CaOptions::default());
+    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
+    crl_issuer(&h, "ca", json!({})).await;
+    let issuer_ref = json!({"name": "ca", "kind": "FerrumIssuer", "group": "ferrum.dev"});
+    create_certificate(&h, "web", issuer_ref, json!({"dnsNames": ["web.example.com"]})).await;
+    certificate_ready(&h, "web").await;
+    let web_request = request_of(&h, "web").await;
+    create_revocation(&h.client, &h.ns, "first", json!({"certificateRequestRef": {"name": web_request}}))
+        .await
+        .expect("create");
+    settled(&h, &h.ns, "first", "Revoked").await;
+    let configmaps = h.api::<ConfigMap>();
+    let before = configmaps.get("ca-crl").await.expect("CRL ConfigMap");
+
+    // A request Ferrum never signed, whose status an administrator filled with another CA's leaf.
+    let stranger_ca = make_ca("Stranger CA", CaOptions::default());
+    let stranger_leaf = leaf_signed_by(&stranger_ca, "stranger.example.com");
+    h.create_request("forged", &csr_pem("stranger.example.com"), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
+    let status = json!({"status": {"certificate": k8s_openapi::ByteString(stranger_leaf.into_bytes())}});
+    h.api::<ferrum::CertificateRequest>()
+        .patch_status("forged", &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .expect("fill the forged request's status");
+    // A request for another controller's issuer.
+    let foreign = ferrum::IssuerReference {
+        name: "elsewhere".into(),
+        kind: Some("Issuer".into()),
+        group: Some("cert-manager.io".into()),
+    };
+    h.create_request("foreign", &csr_pem("foreign.example.com"), foreign).await;
+
+    let cases: [(&str, Value, &str, &str); 8] = [
+        ("nothing", json!({}), "InvalidSpec", "name exactly one of"),
+        (
+            "two-things",
+            json!({"certificateRef": {"name": "web"}, "serialNumber": "01", "issuerRef": {"name": "ca"}}),
+            "InvalidSpec",
+            "name exactly one of",
+        ),
+        ("missing", json!({"certificateRequestRef": {"name": "no-such-request"}}), "NotFound", "does not exist"),
+        (
+            "missing-certificate",
+            json!({"certificateRef": {"name": "no-such-certificate"}}),
+            "NotFound",
+            "does not exist",
+        ),
+        (
+            "forged",
+            json!({"certificateRequestRef": {"name": "forged"}}),
+            "NotIssuedByFerrum",
+            "was not signed by the CA of issuer",
+        ),
+        (
+            "foreign-request",
+            json!({"certificateRequestRef": {"name": "foreign"}}),
+            "NotIssuedByFerrum",
+            "not by this controller",
+        ),
+        (
+            "foreign-issuer",
+            json!({"serialNumber": "0a:0b", "issuerRef": {"name": "x", "kind": "Issuer", "group": "cert-manager.io"}}),
+            "ForeignIssuer",
+            "does not serve",
+        ),
+        (
+            "again",
+            json!({"certificateRef": {"name": "web"}}),
+            "AlreadyRevoked",
+            "already revoked by another revocation",
+        ),
+    ];
+    for (name, spec, _, _) in &cases {
+        create_revocation(&h.client, &h.ns, name, spec.clone()).await.expect("create revocation");
+    }
+    for (name, _, reason, message) in &cases {
+        let status = settled(&h, &h.ns, name, reason).await;
+        let condition =
+            status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Revoked").unwrap().clone();
+        assert_eq!(condition["status"], "False", "{name}: {condition}");
+        assert!(condition["message"].as_str().unwrap_or_default().contains(message), "{name}: {condition}");
+        let events = h.events_about(name).await;
+        assert!(
+            events.iter().any(|e| e.type_.as_deref() == Some("Warning") && e.reason.as_deref() == Some(reason)),
+            "{name}: a Warning event {reason}: {events:?}"
+        );
+    }
+    // A cluster issuer's serial, revoked from a tenant namespace: refused by Ferrum.
+    create_revocation(
+        &h.client,
+        &h.ns,
+        "not-here",
+        json!({"serialNumber": "01", "issuerRef": {"name": "root", "kind": "FerrumClusterIssuer"}}),
+    )
+    .await
+    .expect("create");
+    let status = settled(&h, &h.ns, "not-here", "Forbidden").await;
+    assert!(status.to_string().contains("only from the cluster resource namespace"), "{status}");
+    // The spec cannot be changed afterwards.
+    let change = json!({"spec": {"certificateRequestRef": {"name": "other"}}});
+    let refused = revocations(&h.client, &h.ns).patch("nothing", &PatchParams::default(), &Patch::Merge(change)).await;
+    assert!(matches!(refused, Err(kube::Error::Api(ref s)) if s.code == 422), "{refused:?}");
+
+    let after = configmaps.get("ca-crl").await.expect("CRL ConfigMap");
+    assert_eq!(after.metadata.resource_version, before.metadata.resource_version, "the CRL was not written again");
+    assert_eq!(after.data, before.data);
+}
+
+/// A leaf for `name` signed by `ca` (PEM), outside Ferrum.
+fn leaf_signed_by(ca: &TestCa, name: &str) -> String {
+    let issuer_key = rcgen::KeyPair::from_pem(&ca.key_pem).expect("CA key");
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca.cert_pem, issuer_key).expect("issuer");
+    let key = rcgen::KeyPair::generate().expect("key");
+    rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params").signed_by(&key, &issuer).expect("sign").pem()
+}
+
+/// RBAC: a tenant bound to the chart's revocation role in its namespace may revoke there and
+/// nowhere else; and with the rights, revoking another namespace's certificate by serial through
+/// a cluster issuer is still refused by Ferrum (tested above as `Forbidden`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_revokes_only_in_its_own_namespace() {
+    let h = Harness::new("revoke-rbac").await;
+    let other = h.env.fresh_namespace("revoke-other").await.expect("namespace");
+    install_rbac(&h.client, &h.ns, &h.fullname(), |_| {}).await;
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "tenant-revokes"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("{}-revocations-edit", h.fullname())},
+        "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": h.ns}],
+    }))
+    .expect("binding");
+    h.api::<RoleBinding>().create(&PostParams::default(), &binding).await.expect("bind the tenant");
+    let tenant = h.env.service_account_kubeconfig(&h.ns, "tenant").await.expect("tenant");
+    let spec = json!({"certificateRef": {"name": "web"}});
+    eventually("the tenant may revoke in its namespace", Duration::from_secs(10), || async {
+        create_revocation(&tenant.client, &h.ns, "mine", spec.clone()).await.ok()
+    })
+    .await;
+    let refused = create_revocation(&tenant.client, &other, "theirs", spec).await;
+    assert!(matches!(refused, Err(kube::Error::Api(ref s)) if s.code == 403), "{refused:?}");
+}
+
+/// With `revokeOnCertificateDeletion`, deleting a Certificate revokes its certificate
+/// (cessationOfOperation); deleting only an old CertificateRequest revokes nothing. There is no
+/// garbage collector in this control plane, so the test deletes the Certificate's requests after
+/// it, as the garbage collector does.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_certificate_revokes_it_when_the_issuer_asks() {
+    let mut h = Harness::new("revoke-del").await;
+    h.start_cert_manager(true).await;
+    h.start_ferrum(&[]).await;
+    let ca = make_ca("Revocation CA", CaOptions::default());
+    h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
+    crl_issuer(&h, "ca", json!({"revokeOnCertificateDeletion": true})).await;
+    let issuer_ref = json!({"name": "ca", "kind": "FerrumIssuer", "group": "ferrum.dev"});
+    for name in ["kept", "gone"] {
+        create_certificate(&h, name, issuer_ref.clone(), json!({"dnsNames": [format!("{name}.example.com")]})).await;
+    }
+    certificate_ready(&h, "kept").await;
+    certificate_ready(&h, "gone").await;
+    let kept_serial = serial_of(&secret_data(&h, "kept-tls", "tls.crt").await);
+    let gone_serial = serial_of(&secret_data(&h, "gone-tls", "tls.crt").await);
+    let requests = h.api::<ferrum::CertificateRequest>();
+    // A request deleted on its own (as cert-manager trims old revisions): nothing is revoked.
+    requests.delete(&request_of(&h, "kept").await, &DeleteParams::default()).await.expect("delete request");
+    // The Certificate deleted, then its requests, as the garbage collector would.
+    let gone_request = request_of(&h, "gone").await;
+    h.cert_manager("Certificate").delete("gone", &DeleteParams::default()).await.expect("delete Certificate");
+    requests.delete(&gone_request, &DeleteParams::default()).await.expect("delete its request");
+
+    let configmaps = h.api::<ConfigMap>();
+    let ledger = eventually("the deleted Certificate's serial in the ledger", Duration::from_secs(20), || async {
+        let cm = configmaps.get("ca-crl").await.ok()?;
+        let ledger = cm.data?.get("ledger")?.clone();
+        ledger.contains(&gone_serial).then_some(ledger)
+    })
+    .await;
+    let line = ledger.lines().find(|l| l.starts_with(&gone_serial)).expect("entry");
+    assert_eq!(line.split_whitespace().nth(2), Some("5"), "reason cessationOfOperation: {line}");
+    assert!(line.ends_with(" deleted"), "{line}");
+    assert!(!ledger.contains(&kept_serial), "a request deleted alone revokes nothing: {ledger}");
+}

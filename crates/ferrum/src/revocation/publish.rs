@@ -1,0 +1,218 @@
+//! Signing and publishing an issuer's CRL: read the ledger from the issuer's CRL ConfigMap,
+//! apply the change, sign the CRL with the issuer's CA key through the signer, and write both
+//! back in one update guarded by the resourceVersion read (only the leader writes; a conflict
+//! is tried again). The CRL is always the ledger's: a revocation is acknowledged only once a CRL
+//! listing it is published.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
+use kube::api::{Api, PostParams};
+
+use super::ledger::{Added, Entry, Ledger};
+use super::reasons;
+use super::{CrlSpec, config_map_name, crl_label, kind_annotation, name_annotation};
+use crate::api::{IssuerKinds, IssuerScope};
+use crate::encoding::pem_encode;
+use crate::signer::{IssuerContext, SignError, Signer};
+use crate::x509::CrlContents;
+
+/// The key of the CRL (PEM) in the ConfigMap, as ingress controllers read it.
+pub const CRL_KEY: &str = "ca.crl";
+/// The key of the ledger in the ConfigMap.
+pub const LEDGER_KEY: &str = "ledger";
+/// The most a CRL ConfigMap may hold: below the apiserver's object limit, with room for
+/// metadata. A revocation that would grow it further is refused, never half-written.
+pub const MAX_CONFIG_MAP_BYTES: usize = 900_000;
+/// thisUpdate is set this far back, for clients whose clocks run a little behind.
+const CLOCK_SKEW_BACKDATE: Duration = Duration::from_secs(60);
+
+/// The issuer whose CRL is published.
+pub(crate) struct CrlIssuer<'a, T> {
+    /// The kinds served (for the ConfigMap's labels and annotations).
+    pub kinds: &'a IssuerKinds,
+    /// The issuer, as the signer sees it.
+    pub issuer: &'a IssuerContext<'a, T>,
+    /// Its `crl` block.
+    pub crl: &'a CrlSpec,
+    /// Its CRL validity (checked).
+    pub validity: Duration,
+}
+
+/// What a publication did.
+#[derive(Clone, Debug)]
+pub(crate) struct Published {
+    /// The new CRL's number, or the current one's if nothing was written.
+    pub number: u64,
+    /// thisUpdate of the CRL now published (`None` if nothing was written).
+    pub this_update: Option<SystemTime>,
+    /// How many certificates it lists.
+    pub entries: usize,
+    /// When an entry expires (the CRL should be signed again then, without it).
+    pub earliest_expiry: Option<SystemTime>,
+    /// What the change did, if one was asked for.
+    pub added: Option<Added>,
+}
+
+/// Why a CRL was not published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PublishError {
+    /// Try again in seconds (the apiserver, a conflict, a busy token).
+    Retry(String),
+    /// Nothing changes until someone acts: a reason and what to do.
+    Broken {
+        /// CamelCase reason.
+        reason: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::Retry(message) => f.write_str(message),
+            PublishError::Broken { reason, message } => write!(f, "{reason}: {message}"),
+        }
+    }
+}
+
+/// Reads the ledger, applies `change` (a serial and its entry, unless the serial is listed
+/// already), drops expired entries, signs a new CRL and writes both. A change that finds its
+/// serial listed writes nothing. `fence` is asked just before the write.
+pub(crate) async fn publish<S: Signer>(
+    client: &Client,
+    signer: &S,
+    target: &CrlIssuer<'_, S::Spec>,
+    change: Option<(Vec<u8>, Entry)>,
+    now: SystemTime,
+    fence: impl Fn() -> bool,
+) -> Result<Published, PublishError> {
+    let namespace = target.issuer.secret_namespace;
+    let name = config_map_name(target.crl, target.issuer.name);
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let current = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| PublishError::Retry(format!("reading ConfigMap {namespace}/{name}: {e}")))?;
+    let mut ledger = match &current {
+        Some(cm) => read_ledger(target, cm, &name)?,
+        None => Ledger::default(),
+    };
+    let added = match change {
+        Some((serial, entry)) => match ledger.add(serial, entry) {
+            present @ Added::Present(_) => {
+                return Ok(Published {
+                    number: ledger.number,
+                    this_update: None,
+                    entries: ledger.entries.len(),
+                    earliest_expiry: ledger.earliest_expiry(),
+                    added: Some(present),
+                });
+            }
+            Added::New => Some(Added::New),
+        },
+        None => None,
+    };
+    ledger.expire(now);
+    ledger.number = ledger.next_number(now);
+    let this_update = now.checked_sub(CLOCK_SKEW_BACKDATE).unwrap_or(now);
+    let contents = CrlContents {
+        number: ledger.number,
+        this_update,
+        next_update: now + target.validity,
+        entries: ledger.crl_entries(),
+    };
+    let der = signer.sign_crl(target.issuer, contents).await.map_err(|e| match e {
+        SignError::Retryable(m) | SignError::Pending { message: m, .. } => PublishError::Retry(m),
+        SignError::Permanent(m) => PublishError::Broken { reason: reasons::CRL_SIGNING_FAILED, message: m },
+        SignError::IssuerBroken(e) => PublishError::Broken { reason: reasons::CRL_SIGNING_FAILED, message: e.message },
+    })?;
+    let data =
+        BTreeMap::from([(CRL_KEY.to_owned(), pem_encode("X509 CRL", &der)), (LEDGER_KEY.to_owned(), ledger.render())]);
+    let size: usize = data.values().map(String::len).sum();
+    if size > MAX_CONFIG_MAP_BYTES {
+        return Err(PublishError::Broken {
+            reason: reasons::LEDGER_FULL,
+            message: format!(
+                "the CRL and ledger of {} entries would take {size} bytes, more than a ConfigMap holds ({MAX_CONFIG_MAP_BYTES}); nothing was changed",
+                ledger.entries.len()
+            ),
+        });
+    }
+    if !fence() {
+        return Err(PublishError::Retry("not the leader now".into()));
+    }
+    let config_map = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(BTreeMap::from([(crl_label(target.kinds), "true".to_owned())])),
+            annotations: Some(BTreeMap::from([
+                (kind_annotation(target.kinds), target.kinds.kind(target.issuer.scope).to_owned()),
+                (name_annotation(target.kinds), target.issuer.name.to_owned()),
+            ])),
+            resource_version: current.as_ref().and_then(|cm| cm.metadata.resource_version.clone()),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
+    };
+    let params = PostParams { field_manager: Some(target.kinds.group.clone()), ..Default::default() };
+    let written = match current {
+        Some(_) => api.replace(&name, &params, &config_map).await,
+        None => api.create(&params, &config_map).await,
+    };
+    match written {
+        Ok(_) => Ok(Published {
+            number: ledger.number,
+            this_update: Some(this_update),
+            entries: ledger.entries.len(),
+            earliest_expiry: ledger.earliest_expiry(),
+            added,
+        }),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            Err(PublishError::Retry(format!("ConfigMap {namespace}/{name} changed meanwhile; trying again")))
+        }
+        Err(e) => Err(PublishError::Retry(format!("writing ConfigMap {namespace}/{name}: {e}"))),
+    }
+}
+
+/// The ledger of an existing ConfigMap, if it is this issuer's.
+fn read_ledger<T>(target: &CrlIssuer<'_, T>, cm: &ConfigMap, name: &str) -> Result<Ledger, PublishError> {
+    let namespace = target.issuer.secret_namespace;
+    let annotations = cm.metadata.annotations.clone().unwrap_or_default();
+    let kind = target.kinds.kind(target.issuer.scope);
+    let ours = annotations.get(&kind_annotation(target.kinds)).map(String::as_str) == Some(kind)
+        && annotations.get(&name_annotation(target.kinds)).map(String::as_str) == Some(target.issuer.name);
+    if !ours {
+        return Err(PublishError::Broken {
+            reason: reasons::CONFIG_MAP_CONFLICT,
+            message: format!(
+                "ConfigMap {namespace}/{name} exists and is not the CRL ConfigMap of {kind} {}: choose another spec.crl.configMapName",
+                target.issuer.name
+            ),
+        });
+    }
+    let text = cm.data.as_ref().and_then(|d| d.get(LEDGER_KEY)).ok_or_else(|| PublishError::Broken {
+        reason: reasons::LEDGER_UNREADABLE,
+        message: format!("ConfigMap {namespace}/{name} has no `{LEDGER_KEY}` key; it is not overwritten, as that could un-revoke certificates"),
+    })?;
+    Ledger::parse(text).map_err(|e| PublishError::Broken {
+        reason: reasons::LEDGER_UNREADABLE,
+        message: format!(
+            "the ledger in ConfigMap {namespace}/{name} does not read ({e}); it is not overwritten, as that could un-revoke certificates: repair it"
+        ),
+    })
+}
+
+/// The scope's kind, for messages.
+pub(crate) fn issuer_label(kinds: &IssuerKinds, scope: IssuerScope, namespace: Option<&str>, name: &str) -> String {
+    match (scope, namespace) {
+        (IssuerScope::Namespaced, Some(ns)) => format!("{}/{ns}/{name}", kinds.kind(scope)),
+        _ => format!("{}/{name}", kinds.kind(scope)),
+    }
+}
