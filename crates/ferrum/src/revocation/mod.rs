@@ -102,6 +102,28 @@ pub fn check_spec(spec: &CrlSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// The bytes a CRL ConfigMap would hold for `entries` (their certificates expiring at
+/// `not_after`) and the CRL `crl_der`: for the CRL benchmark only.
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub fn config_map_bytes_for_bench(
+    entries: &[crate::x509::RevokedEntry],
+    not_after: std::time::SystemTime,
+    crl_der: &[u8],
+) -> usize {
+    let mut ledger = ledger::Ledger { number: unix(std::time::SystemTime::now()), ..Default::default() };
+    for e in entries {
+        let entry = Entry {
+            revoked_at: unix(e.revoked_at),
+            reason: e.reason,
+            not_after: unix(not_after),
+            by: "3f2a9b1c".into(),
+        };
+        ledger.add(e.serial.clone(), entry);
+    }
+    ledger.render().len() + crate::encoding::pem_encode("X509 CRL", crl_der).len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,26 +162,4 @@ mod tests {
         assert!(with(None, Some("ftp://x")).unwrap_err().contains("spec.crl.baseURL"));
         assert!(with(None, Some("http://a b")).unwrap_err().contains("spec.crl.baseURL"));
     }
-}
-
-/// The bytes a CRL ConfigMap would hold for `entries` (their certificates expiring at
-/// `not_after`) and the CRL `crl_der`: for the CRL benchmark only.
-#[cfg(feature = "bench-internals")]
-#[doc(hidden)]
-pub fn config_map_bytes_for_bench(
-    entries: &[crate::x509::RevokedEntry],
-    not_after: std::time::SystemTime,
-    crl_der: &[u8],
-) -> usize {
-    let mut ledger = ledger::Ledger { number: unix(std::time::SystemTime::now()), ..Default::default() };
-    for e in entries {
-        let entry = Entry {
-            revoked_at: unix(e.revoked_at),
-            reason: e.reason,
-            not_after: unix(not_after),
-            by: "3f2a9b1c".into(),
-        };
-        ledger.add(e.serial.clone(), entry);
-    }
-    ledger.render().len() + crate::encoding::pem_encode("X509 CRL", crl_der).len()
 }
