@@ -72,7 +72,7 @@ fi
 echo "== starting Ferrum (log: $state/ferrum.log)"
 POD_NAMESPACE=ferrum-system POD_NAME=ferrum-demo nohup target/debug/ferrum-issuer --kubeconfig "$sa_kubeconfig" \
   --leader-election-lease-name ferrum --metrics-bind-address 127.0.0.1:8080 \
-  --health-probe-bind-address 127.0.0.1:8081 "${pkcs11_flags[@]}" >"$state/ferrum.log" 2>&1 &
+  --health-probe-bind-address 127.0.0.1:8081 --crl-bind-address 127.0.0.1:8082 "${pkcs11_flags[@]}" >"$state/ferrum.log" 2>&1 &
 echo $! >"$state/ferrum.pid"
 
 if [ "$backend" = pkcs11 ]; then

@@ -183,6 +183,7 @@ pub async fn launch(
                 .args(["--namespace", namespace, "--cluster-resource-namespace", namespace])
                 .args(["--leader-elect=false", "--concurrency", &workers])
                 .args(["--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0"])
+                .args(["--crl-bind-address", "127.0.0.1:0"])
                 .args(["--log-level", settings.ferrum_log_level])
                 .env("POD_NAME", "ferrum-bench")
                 .env("POD_NAMESPACE", namespace);

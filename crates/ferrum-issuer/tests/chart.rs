@@ -31,7 +31,7 @@ const CLUSTER_RIGHTS: &[(&str, &[&str], &[&str])] = &[
     ("ferrum.dev", &["certificaterevocations"], &["get", "list", "watch"]),
     ("ferrum.dev", &["certificaterevocations/status"], &["patch"]),
     ("cert-manager.io", &["certificates"], &["get"]),
-    ("", &["configmaps"], &["get", "list", "watch", "create", "update"]),
+    ("", &["configmaps"], &["create", "patch"]),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -81,6 +81,8 @@ fn default_render_names_every_object_after_the_release() {
         ("Service", "ferrum-crl", NAMESPACE),
         ("ClusterRole", "ferrum-revocations-edit", ""),
         ("ClusterRole", "ferrum-revocations-view", ""),
+        ("Role", "ferrum-crl", NAMESPACE),
+        ("RoleBinding", "ferrum-crl", NAMESPACE),
     ]
     .iter()
     .map(|(k, n, ns)| (k.to_string(), n.to_string(), ns.to_string()))
@@ -145,7 +147,10 @@ fn deployment_meets_the_restricted_pod_security_profile() {
         .iter()
         .map(|p| (str_at(p, "/name"), p["containerPort"].as_i64().expect("containerPort")))
         .collect();
-    assert_eq!(ports, BTreeSet::from([("metrics".to_owned(), 8080), ("health".to_owned(), 8081)]));
+    assert_eq!(
+        ports,
+        BTreeSet::from([("metrics".to_owned(), 8080), ("health".to_owned(), 8081), ("crl".to_owned(), 8082)])
+    );
     assert_eq!(container.pointer("/livenessProbe/httpGet"), Some(&json!({"path": "/healthz", "port": "health"})));
     assert_eq!(container.pointer("/readinessProbe/httpGet"), Some(&json!({"path": "/readyz", "port": "health"})));
     for (name, field) in [("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")] {
@@ -341,8 +346,9 @@ fn leader_election_role_covers_only_this_releases_lease() {
 
     let single = render(&["--set", "replicaCount=1,leaderElection.enabled=false"]);
     assert!(
-        !single.iter().any(|d| d["kind"] == "Role" || d["kind"] == "RoleBinding"),
-        "no Role without leader election"
+        !single.iter().any(|d| (d["kind"] == "Role" || d["kind"] == "RoleBinding")
+            && d["metadata"]["name"] == "ferrum-leader-election"),
+        "no leader-election Role without leader election"
     );
 }
 
@@ -387,7 +393,7 @@ fn chart_crds_are_the_generated_crds_and_can_be_left_out() {
          `cp deploy/crds/ferrum.crds.yaml deploy/chart/ferrum-issuer/files/ferrum.crds.yaml`"
     );
     let want: Vec<Value> = parse_documents(&generated);
-    assert_eq!(want.len(), 2);
+    assert_eq!(want.len(), 3, "FerrumIssuer, FerrumClusterIssuer, CertificateRevocation");
 
     // Rendered: the same documents, plus our labels and the keep policy (on by default).
     let docs = render(&[]);
@@ -500,9 +506,24 @@ fn crl_service_and_aggregated_revocation_roles() {
         expand([("ferrum.dev", &["certificaterevocations"][..], &["get", "list", "watch"][..], &[][..])])
     );
 
+    // The ledgers: read and written in the cluster resource namespace only.
+    let docs = render(&["--set", "config.clusterResourceNamespace=pki"]);
+    let role = find(&docs, "Role", "ferrum-crl");
+    assert_eq!(str_at(role, "/metadata/namespace"), "pki");
+    assert_eq!(
+        rights(role),
+        expand([("", &["configmaps"][..], &["get", "list", "watch", "create", "update"][..], &[][..])])
+    );
+    let binding = find(&docs, "RoleBinding", "ferrum-crl");
+    assert_eq!(str_at(binding, "/metadata/namespace"), "pki");
+    assert_eq!(binding.pointer("/subjects/0/name"), Some(&json!("ferrum")));
+    assert_eq!(binding.pointer("/subjects/0/namespace"), Some(&json!(NAMESPACE)));
+
     let docs = render(&["--set", "crl.service.enabled=false,revocation.aggregateToClusterRoles=false"]);
-    assert!(!docs.iter().any(|d| d["metadata"]["name"] == "ferrum-crl"));
-    assert!(!docs.iter().any(|d| d["metadata"]["name"].as_str().unwrap_or("").contains("revocations")));
+    assert!(!docs.iter().any(|d| d["kind"] == "Service" && d["metadata"]["name"] == "ferrum-crl"));
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"].as_str().unwrap_or("").contains("revocations"))
+    );
 }
 
 #[test]

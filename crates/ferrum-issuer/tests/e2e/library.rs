@@ -261,6 +261,7 @@ async fn example_issuer_issues() {
         .env("POD_NAME", "minimal-0")
         .env("HEALTH_PROBE_BIND_ADDRESS", "127.0.0.1:0")
         .env("METRICS_BIND_ADDRESS", "127.0.0.1:0")
+        .env("CRL_BIND_ADDRESS", "127.0.0.1:0")
         .env("LOG_LEVEL", "info,ferrum=debug");
     let process = h.env.spawn_process("minimal_issuer", cmd).unwrap();
     let log = process.log_path().to_owned();

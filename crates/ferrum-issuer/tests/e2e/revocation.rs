@@ -241,8 +241,9 @@ async fn revoked_certificates_are_on_the_crl_every_replica_serves() {
     let series = format!(r#"ferrum_crl_entries{{kind="FerrumIssuer",namespace="{}",name="ca"}}"#, h.ns);
     assert_eq!(metric(&text, &series), Some(2.0), "{text}");
 
-    // Deleting the revocations un-revokes nothing; a restarted leader signs a CRL with a higher
-    // number that still lists both.
+    // Deleting the revocations un-revokes nothing. Leadership moves to b, which signs a CRL of
+    // its own; then every replica stops and a fresh one starts: its CRL still lists both, with a
+    // higher number again.
     let (_, number_before) = crl_contents(&crl);
     for name in ["revoke-one", "revoke-two"] {
         revocations(&h.client, &h.ns).delete(name, &DeleteParams::default()).await.expect("delete revocation");
@@ -252,14 +253,27 @@ async fn revoked_certificates_are_on_the_crl_every_replica_serves() {
         (lease_holder(&h).await.as_deref() == Some("ferrum-b")).then_some(())
     })
     .await;
-    let (after, _) = eventually("a CRL from the new leader", Duration::from_secs(30), || async {
+    let (after, number_b) = eventually("a CRL from the new leader", Duration::from_secs(30), || async {
         let (status, _, body) = http_get_bytes(&follower_addr, &path).await;
-        (status == 200 && crl_contents(&body).1 > number_before).then_some((body, ()))
+        let number = crl_contents(&body).1;
+        (status == 200 && number > number_before).then_some((body, number))
     })
     .await;
-    let (listed, number_after) = crl_contents(&after);
-    assert_eq!(listed, wanted, "the entries outlive their revocation objects and the leader");
-    assert!(number_after > number_before, "CRL number {number_after} after {number_before}");
+    assert_eq!(crl_contents(&after).0, wanted, "the entries outlive their revocation objects and the leader");
+    h.process("ferrum-b").stop();
+    let fresh = h.start_ferrum_replica("ferrum-c", &[]).await.name().to_owned();
+    let fresh_addr = eventually("replica c serves CRLs", Duration::from_secs(20), || async {
+        crl_address(&h.process(&fresh).log_tail(2000))
+    })
+    .await;
+    let (restarted, number_c) = eventually("a CRL from the restarted Ferrum", Duration::from_secs(40), || async {
+        let (status, _, body) = http_get_bytes(&fresh_addr, &path).await;
+        let number = crl_contents(&body).1;
+        (status == 200 && number > number_b).then_some((body, number))
+    })
+    .await;
+    assert_eq!(crl_contents(&restarted).0, wanted, "the entries outlive a restart of every replica");
+    eprintln!("CRL numbers: {number_before}, then {number_b} (leader change), then {number_c} (restart)");
 }
 
 /// Hostile and mistaken revocations each get a clear status, and the CRL does not change.
@@ -272,25 +286,35 @@ async fn bad_revocations_get_a_clear_status_and_change_nothing() {
     h.create_secret(&h.ns, "ca", &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
     crl_issuer(&h, "ca", json!({})).await;
     let issuer_ref = json!({"name": "ca", "kind": "FerrumIssuer", "group": "ferrum.dev"});
-    create_certificate(&h, "web", issuer_ref, json!({"dnsNames": ["web.example.com"]})).await;
+    create_certificate(&h, "web", issuer_ref.clone(), json!({"dnsNames": ["web.example.com"]})).await;
+    create_certificate(&h, "victim", issuer_ref, json!({"dnsNames": ["victim.example.com"]})).await;
     certificate_ready(&h, "web").await;
+    certificate_ready(&h, "victim").await;
     let web_request = request_of(&h, "web").await;
     create_revocation(&h.client, &h.ns, "first", json!({"certificateRequestRef": {"name": web_request}}))
         .await
         .expect("create");
     settled(&h, &h.ns, "first", "Revoked").await;
     let configmaps = h.api::<ConfigMap>();
-    let before = configmaps.get("ca-crl").await.expect("CRL ConfigMap");
+    let before = configmaps.get("ca-crl").await.expect("the CRL's copy for consumers");
+    let ledgers: Api<ConfigMap> = Api::namespaced(h.client.clone(), CLUSTER_RESOURCE_NAMESPACE);
+    let ledger_name =
+        ferrum::revocation::ledger_config_map_name(&ferrum::issuer::kinds(), IssuerScope::Namespaced, &h.ns, "ca");
+    let ledger_before = ledgers.get(&ledger_name).await.expect("the ledger");
 
-    // A request Ferrum never signed, whose status an administrator filled with another CA's leaf.
-    let stranger_ca = make_ca("Stranger CA", CaOptions::default());
-    let stranger_leaf = leaf_signed_by(&stranger_ca, "stranger.example.com");
-    h.create_request("forged", &csr_pem("stranger.example.com"), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
-    let status = json!({"status": {"certificate": k8s_openapi::ByteString(stranger_leaf.into_bytes())}});
-    h.api::<ferrum::CertificateRequest>()
-        .patch_status("forged", &PatchParams::default(), &Patch::Merge(status))
-        .await
-        .expect("fill the forged request's status");
+    // Requests Ferrum never signed, whose status someone with status rights (an approver) filled
+    // by hand: with another CA's leaf, and with a real leaf of the same issuer issued for
+    // another request (as another namespace's would be).
+    let stranger_leaf = leaf_signed_by(&make_ca("Stranger CA", CaOptions::default()), "stranger.example.com");
+    let victim_leaf = String::from_utf8(secret_data(&h, "victim-tls", "tls.crt").await).expect("PEM");
+    for (name, leaf) in [("forged", stranger_leaf), ("stolen", victim_leaf)] {
+        h.create_request(name, &csr_pem("stranger.example.com"), ferrum_ref(IssuerScope::Namespaced, "ca")).await;
+        let status = json!({"status": {"certificate": k8s_openapi::ByteString(leaf.into_bytes())}});
+        h.api::<ferrum::CertificateRequest>()
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(status))
+            .await
+            .expect("fill the forged request's status");
+    }
     // A request for another controller's issuer.
     let foreign = ferrum::IssuerReference {
         name: "elsewhere".into(),
@@ -299,7 +323,7 @@ async fn bad_revocations_get_a_clear_status_and_change_nothing() {
     };
     h.create_request("foreign", &csr_pem("foreign.example.com"), foreign).await;
 
-    let cases: [(&str, Value, &str, &str); 8] = [
+    let cases: [(&str, Value, &str, &str); 9] = [
         ("nothing", json!({}), "InvalidSpec", "name exactly one of"),
         (
             "two-things",
@@ -318,7 +342,13 @@ async fn bad_revocations_get_a_clear_status_and_change_nothing() {
             "forged",
             json!({"certificateRequestRef": {"name": "forged"}}),
             "NotIssuedByFerrum",
-            "was not signed by the CA of issuer",
+            "not for the key of its CSR",
+        ),
+        (
+            "stolen",
+            json!({"certificateRequestRef": {"name": "stolen"}}),
+            "NotIssuedByFerrum",
+            "not for the key of its CSR",
         ),
         (
             "foreign-request",
@@ -370,9 +400,32 @@ async fn bad_revocations_get_a_clear_status_and_change_nothing() {
     let refused = revocations(&h.client, &h.ns).patch("nothing", &PatchParams::default(), &Patch::Merge(change)).await;
     assert!(matches!(refused, Err(kube::Error::Api(ref s)) if s.code == 422), "{refused:?}");
 
-    let after = configmaps.get("ca-crl").await.expect("CRL ConfigMap");
+    let after = configmaps.get("ca-crl").await.expect("the CRL's copy");
     assert_eq!(after.metadata.resource_version, before.metadata.resource_version, "the CRL was not written again");
     assert_eq!(after.data, before.data);
+    let ledger_after = ledgers.get(&ledger_name).await.expect("the ledger");
+    assert_eq!(ledger_after.metadata.resource_version, ledger_before.metadata.resource_version, "nor the ledger");
+
+    // A ledger that does not read (an administrator's slip) is never overwritten: that would
+    // un-revoke. The revocation waits, and the issuer says why.
+    let mut data = ledger_after.data.clone().unwrap_or_default();
+    data.insert("ledger".into(), "ferrum-ledger v1\nnot a line of a ledger\n".into());
+    let broken = ConfigMap { data: Some(data.clone()), ..ledger_after.clone() };
+    let broken = ledgers.replace(&ledger_name, &PostParams::default(), &broken).await.expect("break the ledger");
+    create_revocation(&h.client, &h.ns, "after-break", json!({"certificateRef": {"name": "victim"}}))
+        .await
+        .expect("create");
+    let status = settled(&h, &h.ns, "after-break", "LedgerUnreadable").await;
+    assert!(status.to_string().contains("it is not overwritten"), "{status}");
+    let still = ledgers.get(&ledger_name).await.expect("the ledger");
+    assert_eq!(still.metadata.resource_version, broken.metadata.resource_version, "the broken ledger was left alone");
+    assert_eq!(still.data, Some(data));
+    let issuer_events = h.events_about("ca").await;
+    assert!(
+        issuer_events.iter().any(|e| e.reason.as_deref() == Some("CRLNotPublished")
+            && e.note.as_deref().unwrap_or_default().contains("LedgerUnreadable")),
+        "a Warning on the issuer: {issuer_events:?}"
+    );
 }
 
 /// A leaf for `name` signed by `ca` (PEM), outside Ferrum.
@@ -436,15 +489,16 @@ async fn deleting_a_certificate_revokes_it_when_the_issuer_asks() {
     h.cert_manager("Certificate").delete("gone", &DeleteParams::default()).await.expect("delete Certificate");
     requests.delete(&gone_request, &DeleteParams::default()).await.expect("delete its request");
 
-    let configmaps = h.api::<ConfigMap>();
-    let ledger = eventually("the deleted Certificate's serial in the ledger", Duration::from_secs(20), || async {
-        let cm = configmaps.get("ca-crl").await.ok()?;
-        let ledger = cm.data?.get("ledger")?.clone();
-        ledger.contains(&gone_serial).then_some(ledger)
-    })
-    .await;
-    let line = ledger.lines().find(|l| l.starts_with(&gone_serial)).expect("entry");
-    assert_eq!(line.split_whitespace().nth(2), Some("5"), "reason cessationOfOperation: {line}");
-    assert!(line.ends_with(" deleted"), "{line}");
-    assert!(!ledger.contains(&kept_serial), "a request deleted alone revokes nothing: {ledger}");
+    let addr = crl_address(&h.process(&h.fullname()).log_tail(2000)).expect("Ferrum serves CRLs");
+    let path = format!("/namespaces/{}/ferrumissuers/ca.crl", h.ns);
+    let (crl, _) = fetch_crl_until(&addr, &path, |s| s.contains(&gone_serial)).await;
+    // Give the deletion of the lone request time to have been judged too.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, _, latest) = http_get_bytes(&addr, &path).await;
+    let (listed, _) = crl_contents(&latest);
+    assert_eq!(listed, BTreeSet::from([gone_serial.clone()]), "only the deleted Certificate's; not {kept_serial}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("crl.der"), &crl).expect("write");
+    let (ok, text) = openssl(dir.path(), &["crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text"]);
+    assert!(ok && text.contains("Cessation Of Operation"), "{text}");
 }

@@ -94,6 +94,8 @@ async fn sigterm_while_the_first_list_hangs() {
         "127.0.0.1:0",
         "--health-probe-bind-address",
         "127.0.0.1:0",
+        "--crl-bind-address",
+        "127.0.0.1:0",
     ]);
     let process = h.env.spawn_process("ferrum-syncing", cmd).expect("start ferrum-issuer");
     process.wait_for_log_line("serving probes and metrics", Duration::from_secs(10)).await.unwrap();

@@ -267,7 +267,9 @@ pub async fn install_rbac(
     fullname: &str,
     edit: impl FnOnce(&mut Vec<serde_json::Value>),
 ) {
-    let mut objects: Vec<serde_json::Value> = render_chart(namespace, fullname, &[])
+    // Ledgers and CRLs live in the cluster resource namespace every Ferrum of this binary uses.
+    let crns = format!("config.clusterResourceNamespace={CLUSTER_RESOURCE_NAMESPACE}");
+    let mut objects: Vec<serde_json::Value> = render_chart(namespace, fullname, &[&crns])
         .into_iter()
         .filter(|o| {
             matches!(

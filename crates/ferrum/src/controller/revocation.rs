@@ -31,6 +31,8 @@ use crate::x509::{LeafFacts, RevocationReason, issued_by};
 const REFRESH_TICK: Duration = Duration::from_secs(5);
 /// How often the leader asks each issuer's signer whether its CA changed.
 const CA_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+/// How long the refresher waits for one issuer's CRL before it goes on to the others.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How soon a CRL that failed is tried again.
 const FAILED_RETRY: Duration = Duration::from_secs(10);
 /// How many characters of a revocation's UID its ledger entries carry.
@@ -53,6 +55,7 @@ struct Due {
     ca: Vec<u8>,
     ca_checked: Instant,
     last_failure: Option<String>,
+    last_copy_error: Option<String>,
 }
 
 impl CrlBook {
@@ -105,7 +108,7 @@ async fn publish_for<S: Signer>(
     let crl = ctx.signer.revocation(spec).ok_or_else(|| {
         broken(reasons::CRLS_NOT_ENABLED, format!("issuer {key} does not publish CRLs: give it a spec.crl block"))
     })?;
-    let validity = crate::revocation::validity(crl).map_err(|m| broken(crate::reasons::INVALID_SPEC, m))?;
+    let validity = crate::revocation::validity(crl).map_err(|m| broken(reasons::ISSUER_NOT_READY, m))?;
     let issuer_ctx = IssuerContext {
         scope: key.scope,
         name: &key.name,
@@ -115,7 +118,13 @@ async fn publish_for<S: Signer>(
     let lock = ctx.crls.lock(key);
     let _turn = lock.lock().await;
     let ca = ctx.signer.issuing_certificate(&issuer_ctx).await.map_err(|e| PublishError::Retry(e.to_string()))?;
-    let target = CrlIssuer { kinds: &ctx.config.kinds, issuer: &issuer_ctx, crl, validity };
+    let target = CrlIssuer {
+        kinds: &ctx.config.kinds,
+        issuer: &issuer_ctx,
+        crl,
+        validity,
+        store_namespace: &ctx.config.cluster_resource_namespace,
+    };
     let result =
         publish(&ctx.client, &ctx.signer, &target, change, SystemTime::now(), || ctx.may_write().is_ok()).await;
     let labels = IssuerLabels {
@@ -129,7 +138,16 @@ async fn publish_for<S: Signer>(
                 info!(issuer = %key, number = published.number, entries = published.entries, "CRL published");
                 let half = this_update + validity / 2;
                 let at = published.earliest_expiry.map_or(half, |expiry| expiry.min(half));
-                ctx.crls.set(key, Due { at, ca, ca_checked: Instant::now(), last_failure: None });
+                let previous_copy_error = ctx.crls.due(key).and_then(|d| d.last_copy_error);
+                if let Some(error) = &published.copy_error {
+                    warn!(issuer = %key, %error, "CRL published; its copy for consumers was not written");
+                    if previous_copy_error.as_ref() != Some(error) {
+                        let reference = issuer.object_ref(&ctx.config.kinds.api_resource(key.scope));
+                        ctx.event(&reference, true, "CRLCopyNotWritten", error.clone(), "SignCRL");
+                    }
+                }
+                let last_copy_error = published.copy_error.clone();
+                ctx.crls.set(key, Due { at, ca, ca_checked: Instant::now(), last_failure: None, last_copy_error });
             }
         }
         Err(error) => {
@@ -154,6 +172,7 @@ async fn publish_for<S: Signer>(
                     ca: previous.map(|d| d.ca).unwrap_or_default(),
                     ca_checked: Instant::now(),
                     last_failure: Some(message),
+                    last_copy_error: None,
                 },
             );
         }
@@ -183,8 +202,12 @@ pub(crate) async fn refresh<S: Signer>(ctx: Arc<Context<S>>, shutdown: impl std:
                 }
                 let key = key_of(scope, &issuer);
                 present.push(key.clone());
-                if is_due(&ctx, &key, &issuer, spec).await {
-                    let _ = publish_for(&ctx, &key, &issuer, None).await;
+                if is_due(&ctx, &key, spec).await {
+                    // One slow issuer (a token that does not answer) does not hold the others.
+                    let published = tokio::time::timeout(PUBLISH_TIMEOUT, publish_for(&ctx, &key, &issuer, None)).await;
+                    if published.is_err() {
+                        warn!(issuer = %key, timeout = ?PUBLISH_TIMEOUT, "signing the CRL took too long; trying again later");
+                    }
                 }
             }
         }
@@ -193,7 +216,7 @@ pub(crate) async fn refresh<S: Signer>(ctx: Arc<Context<S>>, shutdown: impl std:
 }
 
 /// Whether an issuer's CRL must be signed now.
-async fn is_due<S: Signer>(ctx: &Context<S>, key: &IssuerKey, issuer: &WatchedIssuer<S::Spec>, spec: &S::Spec) -> bool {
+async fn is_due<S: Signer>(ctx: &Context<S>, key: &IssuerKey, spec: &S::Spec) -> bool {
     let Some(due) = ctx.crls.due(key) else { return true };
     if due.at <= SystemTime::now() {
         return true;
@@ -214,7 +237,6 @@ async fn is_due<S: Signer>(ctx: &Context<S>, key: &IssuerKey, issuer: &WatchedIs
         }
         _ => {
             ctx.crls.set(key, Due { ca_checked: Instant::now(), ..due });
-            let _ = issuer;
             false
         }
     }
@@ -551,8 +573,20 @@ fn from_request<S: Signer>(
     let Some(leaf) = first_certificate(certificate) else {
         return Err(waiting(reasons::NOT_ISSUED, format!("{what} has no certificate yet"), Duration::from_secs(30)));
     };
-    let serial =
-        LeafFacts::parse(&leaf).map_err(|e| refused(reasons::NOT_ISSUED_BY_US, format!("{what}: {e}")))?.serial;
+    let facts = LeafFacts::parse(&leaf).map_err(|e| refused(reasons::NOT_ISSUED_BY_US, format!("{what}: {e}")))?;
+    // The certificate must be the one issued for this request: its key is the CSR's (whose
+    // self-signature proves the requester held it). A status filled in by hand with another
+    // namespace's certificate is refused.
+    let csr_key = crate::x509::parse_csr(&request.spec.request).map(|csr| csr.public_key_info().to_vec());
+    if csr_key.as_deref().ok() != Some(facts.public_key_info.as_slice()) {
+        return Err(refused(
+            reasons::NOT_ISSUED_BY_US,
+            format!(
+                "the certificate in the status of {what} is not for the key of its CSR: it was not issued for this request"
+            ),
+        ));
+    }
+    let serial = facts.serial;
     let key = IssuerKey {
         scope,
         namespace: (scope == IssuerScope::Namespaced).then(|| namespace.to_owned()),

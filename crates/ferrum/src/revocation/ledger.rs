@@ -25,6 +25,10 @@ const HEADER: &str = "ferrum-ledger v1";
 pub(crate) const MAX_SERIAL_BYTES: usize = 20;
 /// The longest `by` token.
 const MAX_BY_CHARS: usize = 16;
+/// The latest time a ledger may name: 9999-12-31T23:59:59Z, the last instant X.509 can encode.
+pub(crate) const MAX_TIME: u64 = 253_402_300_799;
+/// The highest CRL number a ledger may hold: far beyond any clock, far below overflow.
+const MAX_NUMBER: u64 = i64::MAX as u64;
 
 /// One revoked certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,14 +74,26 @@ impl Ledger {
             let fields: Vec<&str> = line.split_whitespace().collect();
             match fields.as_slice() {
                 [] => {}
-                ["number", n] => ledger.number = n.parse().map_err(|_| wrong("the CRL number is not a number"))?,
+                ["number", n] => {
+                    ledger.number = n
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= MAX_NUMBER)
+                        .ok_or_else(|| wrong("the CRL number is not a number up to 2^63 - 1"))?;
+                }
                 [serial, revoked_at, reason, not_after, by] => {
                     let serial = parse_serial(serial).map_err(|e| wrong(&e))?;
-                    let number = |s: &str| s.parse::<u64>().map_err(|_| wrong("a time is not a number"));
+                    let number = |s: &str| {
+                        s.parse::<u64>()
+                            .ok()
+                            .filter(|t| *t <= MAX_TIME)
+                            .ok_or_else(|| wrong("a time is not a number of seconds up to the year 9999"))
+                    };
                     let reason = reason
                         .parse::<u8>()
                         .ok()
                         .and_then(RevocationReason::from_code)
+                        .filter(|r| !matches!(r, RevocationReason::CertificateHold | RevocationReason::RemoveFromCrl))
                         .ok_or_else(|| wrong("unknown reason code"))?;
                     if by.len() > MAX_BY_CHARS || !by.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                         return Err(wrong("the asker is not a short token"));
@@ -88,7 +104,9 @@ impl Ledger {
                         not_after: number(not_after)?,
                         by: (*by).into(),
                     };
-                    ledger.entries.insert(serial, entry);
+                    if ledger.entries.insert(serial, entry).is_some() {
+                        return Err(wrong("the serial number is listed twice"));
+                    }
                 }
                 _ => return Err(wrong("expected `<serial> <revoked> <reason> <notAfter> <by>`")),
             }
@@ -116,23 +134,26 @@ impl Ledger {
         }
     }
 
-    /// Drops the entries of certificates expired at `now`; how many went.
-    pub(crate) fn expire(&mut self, now: SystemTime) -> usize {
-        let now = unix(now);
+    /// Drops the entries of certificates that expired more than `grace` before `now` (RFC 5280,
+    /// 5.1.2.6: an entry stays until it has been on a CRL issued after its certificate expired;
+    /// with `grace` = the CRL's validity, at least two CRLs are); how many went.
+    pub(crate) fn expire(&mut self, now: SystemTime, grace: Duration) -> usize {
+        let cutoff = unix(now).saturating_sub(grace.as_secs());
         let before = self.entries.len();
-        self.entries.retain(|_, e| e.not_after >= now);
+        self.entries.retain(|_, e| e.not_after >= cutoff);
         before - self.entries.len()
     }
 
     /// The number of the next CRL: above the last one, and at least the current Unix time, so
     /// that it keeps growing even if the ledger is lost and started again.
     pub(crate) fn next_number(&self, now: SystemTime) -> u64 {
-        self.number.saturating_add(1).max(unix(now))
+        self.number.saturating_add(1).max(unix(now)).min(MAX_NUMBER)
     }
 
-    /// The earliest notAfter among the entries: the CRL is signed again then, without it.
-    pub(crate) fn earliest_expiry(&self) -> Option<SystemTime> {
-        self.entries.values().map(|e| from_unix(e.not_after.saturating_add(1))).min()
+    /// When the first entry may leave (its certificate's notAfter + `grace`): the CRL is signed
+    /// again then, without it.
+    pub(crate) fn earliest_expiry(&self, grace: Duration) -> Option<SystemTime> {
+        self.entries.values().map(|e| from_unix(e.not_after.saturating_add(grace.as_secs()).saturating_add(1))).min()
     }
 
     /// The entries as a CRL lists them.
@@ -175,9 +196,9 @@ pub(crate) fn unix(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The instant `seconds` after the epoch.
+/// The instant `seconds` after the epoch (at most [`MAX_TIME`]: never overflows).
 pub(crate) fn from_unix(seconds: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(seconds)
+    UNIX_EPOCH + Duration::from_secs(seconds.min(MAX_TIME))
 }
 
 #[cfg(test)]
@@ -210,6 +231,11 @@ mod tests {
             ("ferrum-ledger v1\n01 1 1 1 a b\n", "line 2: expected"),
             ("ferrum-ledger v1\n01 1 1 1 a;rm\n", "line 2: the asker"),
             ("ferrum-ledger v1\n01 -1 1 1 a\n", "line 2: a time"),
+            ("ferrum-ledger v1\n01 18446744073709551615 1 1 a\n", "line 2: a time"),
+            ("ferrum-ledger v1\n01 1 1 253402300800 a\n", "line 2: a time"),
+            ("ferrum-ledger v1\nnumber 18446744073709551615\n", "line 2: the CRL number"),
+            ("ferrum-ledger v1\n01 1 6 1 a\n", "line 2: unknown reason"),
+            ("ferrum-ledger v1\n01 1 1 1 a\n1 1 1 1 b\n", "line 3: the serial number is listed twice"),
         ] {
             let error = Ledger::parse(text).unwrap_err();
             assert!(error.contains(why), "{text:?}: {error}");
@@ -221,9 +247,10 @@ mod tests {
         let mut ledger = Ledger::default();
         ledger.add(vec![1], entry(100, "a"));
         ledger.add(vec![2], entry(200, "b"));
-        assert_eq!(ledger.earliest_expiry(), Some(from_unix(101)));
-        assert_eq!(ledger.expire(from_unix(100)), 0, "not before its notAfter has passed");
-        assert_eq!(ledger.expire(from_unix(101)), 1);
+        let grace = Duration::from_secs(10);
+        assert_eq!(ledger.earliest_expiry(grace), Some(from_unix(111)));
+        assert_eq!(ledger.expire(from_unix(110), grace), 0, "kept until its notAfter + grace has passed");
+        assert_eq!(ledger.expire(from_unix(111), grace), 1);
         assert_eq!(ledger.entries.keys().collect::<Vec<_>>(), [&vec![2u8]]);
     }
 
@@ -232,8 +259,9 @@ mod tests {
         let ledger = Ledger { number: 10, ..Default::default() };
         assert_eq!(ledger.next_number(from_unix(5)), 11);
         assert_eq!(ledger.next_number(from_unix(1_000)), 1_000, "a lost ledger starts at the clock");
-        let ledger = Ledger { number: u64::MAX, ..Default::default() };
-        assert_eq!(ledger.next_number(from_unix(5)), u64::MAX, "never wraps");
+        let ledger = Ledger { number: MAX_NUMBER, ..Default::default() };
+        assert_eq!(ledger.next_number(from_unix(5)), MAX_NUMBER, "never wraps");
+        assert_eq!(from_unix(u64::MAX), from_unix(MAX_TIME), "never overflows");
     }
 
     #[test]

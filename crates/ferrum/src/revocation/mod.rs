@@ -71,9 +71,25 @@ pub fn distribution_point(
     Some(format!("{base}{}", crl_path(kinds, scope, namespace, name)))
 }
 
-/// The name of an issuer's CRL ConfigMap.
+/// The name of the ConfigMap in the issuer's secret namespace that carries a copy of its CRL
+/// (`ca.crl`) for consumers that read it from there.
 pub fn config_map_name(spec: &CrlSpec, issuer: &str) -> String {
     spec.config_map_name.clone().unwrap_or_else(|| format!("{issuer}-crl"))
+}
+
+/// The name of the ConfigMap in the cluster resource namespace that holds an issuer's ledger and
+/// CRL: `crl-<kind>-<16 hex digits of SHA-256 of kind/namespace/name>` (names may be too long to
+/// put together; the annotations say whose it is).
+pub fn ledger_config_map_name(kinds: &IssuerKinds, scope: IssuerScope, namespace: &str, name: &str) -> String {
+    let kind = kinds.kind(scope);
+    let namespace = if scope == IssuerScope::Cluster { "" } else { namespace };
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{kind}/{namespace}/{name}").as_bytes());
+    format!("crl-{}-{}", kind.to_lowercase(), hex(&digest.as_ref()[..8]))
+}
+
+/// Annotation naming the namespace of the (namespaced) issuer whose CRL a ConfigMap holds.
+pub(crate) fn namespace_annotation(kinds: &IssuerKinds) -> String {
+    format!("{}/crl-issuer-namespace", kinds.group)
 }
 
 /// A spec's CRL validity, checked; `Err` says what is wrong, for the issuer's status.
@@ -143,6 +159,10 @@ mod tests {
         );
         assert_eq!(distribution_point(&kinds, IssuerScope::Cluster, "x", "root", &CrlSpec::default()), None);
         assert_eq!(config_map_name(&CrlSpec::default(), "ca"), "ca-crl");
+        let ledger = |scope, ns: &str, name: &str| ledger_config_map_name(&kinds, scope, ns, name);
+        assert_eq!(ledger(IssuerScope::Namespaced, "a", "ca").len(), "crl-ferrumissuer-".len() + 16);
+        assert_ne!(ledger(IssuerScope::Namespaced, "a", "ca"), ledger(IssuerScope::Namespaced, "b", "ca"));
+        assert_eq!(ledger(IssuerScope::Cluster, "x", "root"), ledger(IssuerScope::Cluster, "y", "root"));
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Signing and publishing an issuer's CRL: read the ledger from the issuer's CRL ConfigMap,
-//! apply the change, sign the CRL with the issuer's CA key through the signer, and write both
-//! back in one update guarded by the resourceVersion read (only the leader writes; a conflict
-//! is tried again). The CRL is always the ledger's: a revocation is acknowledged only once a CRL
-//! listing it is published.
+//! Signing and publishing an issuer's CRL: read the ledger from the issuer's ledger ConfigMap
+//! (in the cluster resource namespace, where tenants cannot write), apply the change, sign the
+//! CRL with the issuer's CA key through the signer, and write both back in one update guarded by
+//! the resourceVersion read (only the leader writes; a conflict is tried again). The CRL is
+//! always the ledger's: a revocation is acknowledged only once a CRL listing it is published.
+//! A copy of the CRL (`ca.crl` only) then goes to a ConfigMap of the issuer's secret namespace,
+//! for consumers that read it from there.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -10,11 +12,13 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 
 use super::ledger::{Added, Entry, Ledger};
 use super::reasons;
-use super::{CrlSpec, config_map_name, crl_label, kind_annotation, name_annotation};
+use super::{
+    CrlSpec, config_map_name, crl_label, kind_annotation, ledger_config_map_name, name_annotation, namespace_annotation,
+};
 use crate::api::{IssuerKinds, IssuerScope};
 use crate::encoding::pem_encode;
 use crate::signer::{IssuerContext, SignError, Signer};
@@ -40,6 +44,8 @@ pub(crate) struct CrlIssuer<'a, T> {
     pub crl: &'a CrlSpec,
     /// Its CRL validity (checked).
     pub validity: Duration,
+    /// Where ledgers are kept: the cluster resource namespace.
+    pub store_namespace: &'a str,
 }
 
 /// What a publication did.
@@ -55,6 +61,9 @@ pub(crate) struct Published {
     pub earliest_expiry: Option<SystemTime>,
     /// What the change did, if one was asked for.
     pub added: Option<Added>,
+    /// Why the copy for consumers could not be written, if it could not (the CRL is published
+    /// and served regardless).
+    pub copy_error: Option<String>,
 }
 
 /// Why a CRL was not published.
@@ -91,8 +100,9 @@ pub(crate) async fn publish<S: Signer>(
     now: SystemTime,
     fence: impl Fn() -> bool,
 ) -> Result<Published, PublishError> {
-    let namespace = target.issuer.secret_namespace;
-    let name = config_map_name(target.crl, target.issuer.name);
+    let issuer = target.issuer;
+    let namespace = target.store_namespace;
+    let name = ledger_config_map_name(target.kinds, issuer.scope, issuer.secret_namespace, issuer.name);
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let current = api
         .get_opt(&name)
@@ -109,15 +119,21 @@ pub(crate) async fn publish<S: Signer>(
                     number: ledger.number,
                     this_update: None,
                     entries: ledger.entries.len(),
-                    earliest_expiry: ledger.earliest_expiry(),
+                    earliest_expiry: ledger.earliest_expiry(target.validity),
                     added: Some(present),
+                    copy_error: None,
                 });
             }
             Added::New => Some(Added::New),
         },
         None => None,
     };
-    ledger.expire(now);
+    ledger.expire(now, target.validity);
+    // Refused before the key is asked for anything: a CRL entry takes at least 60 bytes of PEM.
+    let ledger_text = ledger.render();
+    if ledger_text.len() + ledger.entries.len() * 60 > MAX_CONFIG_MAP_BYTES {
+        return Err(full(ledger.entries.len(), ledger_text.len() + ledger.entries.len() * 60));
+    }
     ledger.number = ledger.next_number(now);
     let this_update = now.checked_sub(CLOCK_SKEW_BACKDATE).unwrap_or(now);
     let contents = CrlContents {
@@ -126,73 +142,112 @@ pub(crate) async fn publish<S: Signer>(
         next_update: now + target.validity,
         entries: ledger.crl_entries(),
     };
-    let der = signer.sign_crl(target.issuer, contents).await.map_err(|e| match e {
+    let der = signer.sign_crl(issuer, contents).await.map_err(|e| match e {
         SignError::Retryable(m) | SignError::Pending { message: m, .. } => PublishError::Retry(m),
         SignError::Permanent(m) => PublishError::Broken { reason: reasons::CRL_SIGNING_FAILED, message: m },
         SignError::IssuerBroken(e) => PublishError::Broken { reason: reasons::CRL_SIGNING_FAILED, message: e.message },
     })?;
-    let data =
-        BTreeMap::from([(CRL_KEY.to_owned(), pem_encode("X509 CRL", &der)), (LEDGER_KEY.to_owned(), ledger.render())]);
+    let crl_pem = pem_encode("X509 CRL", &der);
+    let data = BTreeMap::from([(CRL_KEY.to_owned(), crl_pem.clone()), (LEDGER_KEY.to_owned(), ledger.render())]);
     let size: usize = data.values().map(String::len).sum();
     if size > MAX_CONFIG_MAP_BYTES {
-        return Err(PublishError::Broken {
-            reason: reasons::LEDGER_FULL,
-            message: format!(
-                "the CRL and ledger of {} entries would take {size} bytes, more than a ConfigMap holds ({MAX_CONFIG_MAP_BYTES}); nothing was changed",
-                ledger.entries.len()
-            ),
-        });
+        return Err(full(ledger.entries.len(), size));
     }
     if !fence() {
         return Err(PublishError::Retry("not the leader now".into()));
+    }
+    let kinds = target.kinds;
+    let mut annotations = BTreeMap::from([
+        (kind_annotation(kinds), kinds.kind(issuer.scope).to_owned()),
+        (name_annotation(kinds), issuer.name.to_owned()),
+    ]);
+    if issuer.scope == IssuerScope::Namespaced {
+        annotations.insert(namespace_annotation(kinds), issuer.secret_namespace.to_owned());
     }
     let config_map = ConfigMap {
         metadata: ObjectMeta {
             name: Some(name.clone()),
             namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([(crl_label(target.kinds), "true".to_owned())])),
-            annotations: Some(BTreeMap::from([
-                (kind_annotation(target.kinds), target.kinds.kind(target.issuer.scope).to_owned()),
-                (name_annotation(target.kinds), target.issuer.name.to_owned()),
-            ])),
+            labels: Some(BTreeMap::from([(crl_label(kinds), "true".to_owned())])),
+            annotations: Some(annotations),
             resource_version: current.as_ref().and_then(|cm| cm.metadata.resource_version.clone()),
             ..Default::default()
         },
         data: Some(data),
         ..Default::default()
     };
-    let params = PostParams { field_manager: Some(target.kinds.group.clone()), ..Default::default() };
+    let params = PostParams { field_manager: Some(kinds.group.clone()), ..Default::default() };
     let written = match current {
         Some(_) => api.replace(&name, &params, &config_map).await,
         None => api.create(&params, &config_map).await,
     };
     match written {
-        Ok(_) => Ok(Published {
-            number: ledger.number,
-            this_update: Some(this_update),
-            entries: ledger.entries.len(),
-            earliest_expiry: ledger.earliest_expiry(),
-            added,
-        }),
+        Ok(_) => {}
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            Err(PublishError::Retry(format!("ConfigMap {namespace}/{name} changed meanwhile; trying again")))
+            return Err(PublishError::Retry(format!("ConfigMap {namespace}/{name} changed meanwhile; trying again")));
         }
-        Err(e) => Err(PublishError::Retry(format!("writing ConfigMap {namespace}/{name}: {e}"))),
+        Err(e) => return Err(PublishError::Retry(format!("writing ConfigMap {namespace}/{name}: {e}"))),
     }
+    let copy_error = write_copy(client, target, &name, &crl_pem).await.err();
+    Ok(Published {
+        number: ledger.number,
+        this_update: Some(this_update),
+        entries: ledger.entries.len(),
+        earliest_expiry: ledger.earliest_expiry(target.validity),
+        added,
+        copy_error,
+    })
+}
+
+fn full(entries: usize, size: usize) -> PublishError {
+    PublishError::Broken {
+        reason: reasons::LEDGER_FULL,
+        message: format!(
+            "the CRL and ledger of {entries} entries would take about {size} bytes, more than a ConfigMap holds ({MAX_CONFIG_MAP_BYTES}); nothing was changed"
+        ),
+    }
+}
+
+/// Writes `ca.crl` into the consumers' ConfigMap of the issuer's secret namespace (server-side
+/// apply, not forced: a `ca.crl` someone else manages is left alone and reported).
+async fn write_copy<T>(
+    client: &Client,
+    target: &CrlIssuer<'_, T>,
+    ledger_name: &str,
+    crl_pem: &str,
+) -> Result<(), String> {
+    let namespace = target.issuer.secret_namespace;
+    let name = config_map_name(target.crl, target.issuer.name);
+    if namespace == target.store_namespace && name == ledger_name {
+        return Ok(());
+    }
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {CRL_KEY: crl_pem},
+    });
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    api.patch(&name, &PatchParams::apply(&target.kinds.group), &Patch::Apply(body))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("the copy of the CRL in ConfigMap {namespace}/{name} was not written: {e}"))
 }
 
 /// The ledger of an existing ConfigMap, if it is this issuer's.
 fn read_ledger<T>(target: &CrlIssuer<'_, T>, cm: &ConfigMap, name: &str) -> Result<Ledger, PublishError> {
-    let namespace = target.issuer.secret_namespace;
+    let namespace = target.store_namespace;
     let annotations = cm.metadata.annotations.clone().unwrap_or_default();
     let kind = target.kinds.kind(target.issuer.scope);
+    let issuer_namespace = (target.issuer.scope == IssuerScope::Namespaced).then_some(target.issuer.secret_namespace);
     let ours = annotations.get(&kind_annotation(target.kinds)).map(String::as_str) == Some(kind)
-        && annotations.get(&name_annotation(target.kinds)).map(String::as_str) == Some(target.issuer.name);
+        && annotations.get(&name_annotation(target.kinds)).map(String::as_str) == Some(target.issuer.name)
+        && annotations.get(&namespace_annotation(target.kinds)).map(String::as_str) == issuer_namespace;
     if !ours {
         return Err(PublishError::Broken {
             reason: reasons::CONFIG_MAP_CONFLICT,
             message: format!(
-                "ConfigMap {namespace}/{name} exists and is not the CRL ConfigMap of {kind} {}: choose another spec.crl.configMapName",
+                "ConfigMap {namespace}/{name} exists and is not the ledger of {kind} {}: it is left alone; move it away",
                 target.issuer.name
             ),
         });

@@ -1,12 +1,9 @@
-//! Serving CRLs: every replica (the leader and its followers) watches the CRL ConfigMaps
-//! Ferrum writes (by label) and serves each issuer's current CRL, DER, as
-//! `application/pkix-crl`, at [`super::crl_path`]. Only the DER of each CRL is kept.
-//!
-//! A ConfigMap names the issuer it belongs to in annotations. One that claims a cluster issuer
-//! counts only in the cluster resource namespace; one that claims a namespaced issuer only
-//! for that issuer's own namespace: a tenant who can write ConfigMaps can at most replace the
-//! CRL of its own namespace's issuers (and clients check the CRL's signature). When two
-//! ConfigMaps claim the same issuer, the CRL with the higher number is served.
+//! Serving CRLs: every replica (the leader and its followers) watches the ledger ConfigMaps
+//! Ferrum writes (by label, in the cluster resource namespace only: tenants cannot write there)
+//! and serves each issuer's current CRL, DER, as `application/pkix-crl`, at
+//! [`super::crl_path`]. Only the DER of each CRL is kept. A ConfigMap names the issuer it
+//! belongs to in annotations; if two claim the same issuer, the CRL with the higher number (then
+//! the later thisUpdate) is served.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,7 +29,7 @@ use rustls_pki_types::pem::PemObject;
 use tracing::{debug, info, warn};
 
 use super::publish::CRL_KEY;
-use super::{crl_label, crl_path, kind_annotation, name_annotation};
+use super::{crl_label, crl_path, kind_annotation, name_annotation, namespace_annotation};
 use crate::api::{IssuerKinds, IssuerScope};
 use crate::x509::CrlFacts;
 
@@ -67,7 +64,10 @@ impl CrlCache {
     /// The CRL served at `path` (DER), if any.
     pub fn get(&self, path: &str) -> Option<Bytes> {
         let crls = self.crls.read().unwrap_or_else(|e| e.into_inner());
-        crls.values().filter(|s| s.path == path).max_by_key(|s| s.facts.number).map(|s| s.der.clone())
+        crls.values()
+            .filter(|s| s.path == path)
+            .max_by_key(|s| (s.facts.number, s.facts.this_update))
+            .map(|s| s.der.clone())
     }
 
     /// Serves `der` (a CRL) at `path`, as if a ConfigMap held it: for the CRL benchmark only.
@@ -99,10 +99,8 @@ impl CrlCache {
 pub struct CrlServerConfig {
     /// The kinds served.
     pub kinds: IssuerKinds,
-    /// Where cluster issuers keep their CRL ConfigMaps.
+    /// Where the ledger ConfigMaps are kept.
     pub cluster_resource_namespace: String,
-    /// Watch only this namespace (and the cluster resource namespace); `None`: all.
-    pub namespace: Option<String>,
     /// Where to listen.
     pub address: SocketAddr,
 }
@@ -117,18 +115,8 @@ pub async fn serve(
     registry.register_collector(Box::new(CrlCollector { cache: cache.clone() }));
     let address = listen(config.address, cache.clone()).await?;
     info!(crl = %address, "serving CRLs");
-    let namespaces: Vec<Option<String>> = match &config.namespace {
-        None => vec![None],
-        Some(ns) if *ns == config.cluster_resource_namespace => vec![Some(ns.clone())],
-        Some(ns) => vec![Some(ns.clone()), Some(config.cluster_resource_namespace.clone())],
-    };
-    for namespace in namespaces {
-        let api: Api<ConfigMap> = match &namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        tokio::spawn(watch(api, namespace, config.clone(), cache.clone()));
-    }
+    let api: Api<ConfigMap> = Api::namespaced(client, &config.cluster_resource_namespace);
+    tokio::spawn(watch(api, config, cache));
     Ok(address)
 }
 
@@ -141,8 +129,8 @@ pub async fn listen(address: SocketAddr, cache: CrlCache) -> std::io::Result<Soc
     Ok(address)
 }
 
-/// Keeps `cache` in step with the CRL ConfigMaps `api` (of `namespace`, or all) sees.
-async fn watch(api: Api<ConfigMap>, namespace: Option<String>, config: CrlServerConfig, cache: CrlCache) {
+/// Keeps `cache` in step with the ledger ConfigMaps `api` sees.
+async fn watch(api: Api<ConfigMap>, config: CrlServerConfig, cache: CrlCache) {
     let selector = format!("{}=true", crl_label(&config.kinds));
     let mut events = watcher(api, watcher::Config::default().labels(&selector)).default_backoff().boxed();
     let mut listing: Option<HashMap<(String, String), Served>> = None;
@@ -156,14 +144,7 @@ async fn watch(api: Api<ConfigMap>, namespace: Option<String>, config: CrlServer
                     all.insert(key, served);
                 }
             }
-            Ok(watcher::Event::InitDone) => {
-                // Only this watch's namespaces are replaced: keep what the other watch holds.
-                let fresh = listing.take().unwrap_or_default();
-                let mut all: HashMap<_, _> = cache.crls.read().unwrap_or_else(|e| e.into_inner()).clone();
-                all.retain(|(ns, _), _| namespace.as_ref().is_some_and(|watched| watched != ns));
-                all.extend(fresh);
-                cache.replace(all);
-            }
+            Ok(watcher::Event::InitDone) => cache.replace(listing.take().unwrap_or_default()),
             Ok(watcher::Event::Apply(cm)) => {
                 if let Some(key) = key_of(&cm) {
                     cache.put(key, served(&config, &cm));
@@ -183,24 +164,26 @@ fn key_of(cm: &ConfigMap) -> Option<(String, String)> {
     Some((cm.metadata.namespace.clone()?, cm.metadata.name.clone()?))
 }
 
-/// The CRL a ConfigMap holds, if it holds one for an issuer it may speak for.
+/// The CRL a ledger ConfigMap holds, and for which issuer.
 fn served(config: &CrlServerConfig, cm: &ConfigMap) -> Option<Served> {
-    let namespace = cm.metadata.namespace.as_deref()?;
+    if cm.metadata.namespace.as_deref() != Some(config.cluster_resource_namespace.as_str()) {
+        return None;
+    }
     let annotations = cm.metadata.annotations.as_ref()?;
     let kind = annotations.get(&kind_annotation(&config.kinds))?;
     let name = annotations.get(&name_annotation(&config.kinds))?;
     let scope = config.kinds.scope_of(Some(&config.kinds.group), Some(kind))?;
-    if scope == IssuerScope::Cluster && namespace != config.cluster_resource_namespace {
-        debug!(namespace, name, "a CRL ConfigMap for a cluster issuer outside the cluster resource namespace: ignored");
-        return None;
-    }
+    let namespace = match scope {
+        IssuerScope::Namespaced => annotations.get(&namespace_annotation(&config.kinds))?.clone(),
+        IssuerScope::Cluster => String::new(),
+    };
     let pem = cm.data.as_ref()?.get(CRL_KEY)?;
     let der = CertificateRevocationListDer::from_pem_slice(pem.as_bytes()).ok()?;
     let facts = CrlFacts::parse(der.as_ref()).ok()?;
-    let issuer_namespace = if scope == IssuerScope::Cluster { String::new() } else { namespace.to_owned() };
+    debug!(kind, %namespace, name, entries = facts.entries, "CRL taken in");
     Some(Served {
-        path: crl_path(&config.kinds, scope, namespace, name),
-        issuer: IssuerLabels { kind: kind.clone(), namespace: issuer_namespace, name: name.clone() },
+        path: crl_path(&config.kinds, scope, &namespace, name),
+        issuer: IssuerLabels { kind: kind.clone(), namespace, name: name.clone() },
         der: Bytes::copy_from_slice(der.as_ref()),
         facts,
     })

@@ -215,7 +215,6 @@ pub async fn run<S: Signer>(
         let crl_config = crate::revocation::serve::CrlServerConfig {
             kinds: config.kinds.clone(),
             cluster_resource_namespace: config.cluster_resource_namespace.clone(),
-            namespace: config.namespace.clone(),
             address,
         };
         crate::revocation::serve::serve(client.clone(), crl_config, &mut registry).await?;

@@ -177,6 +177,8 @@ pub struct LeafFacts {
     pub serial: Vec<u8>,
     /// notAfter: the entry may leave the CRL after it.
     pub not_after: SystemTime,
+    /// The SubjectPublicKeyInfo DER.
+    pub public_key_info: Vec<u8>,
 }
 
 impl LeafFacts {
@@ -187,6 +189,10 @@ impl LeafFacts {
         Ok(Self {
             serial: trim_serial(tbs.serial_number().as_bytes()),
             not_after: tbs.validity().not_after.to_system_time(),
+            public_key_info: tbs
+                .subject_public_key_info()
+                .to_der()
+                .map_err(|e| format!("the certificate's key does not encode: {e}"))?,
         })
     }
 }
