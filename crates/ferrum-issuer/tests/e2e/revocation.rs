@@ -378,11 +378,15 @@ async fn bad_revocations_get_a_clear_status_and_change_nothing() {
             status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Revoked").unwrap().clone();
         assert_eq!(condition["status"], "False", "{name}: {condition}");
         assert!(condition["message"].as_str().unwrap_or_default().contains(message), "{name}: {condition}");
-        let events = h.events_about(name).await;
-        assert!(
-            events.iter().any(|e| e.type_.as_deref() == Some("Warning") && e.reason.as_deref() == Some(reason)),
-            "{name}: a Warning event {reason}: {events:?}"
-        );
+        // Events are published off the reconcile path: they may follow the status by a moment.
+        eventually(&format!("{name}: a Warning event {reason}"), Duration::from_secs(10), || async {
+            let events = h.events_about(name).await;
+            events
+                .iter()
+                .any(|e| e.type_.as_deref() == Some("Warning") && e.reason.as_deref() == Some(*reason))
+                .then_some(())
+        })
+        .await;
     }
     // A cluster issuer's serial, revoked from a tenant namespace: refused by Ferrum.
     create_revocation(
@@ -420,12 +424,17 @@ async fn bad_revocations_get_a_clear_status_and_change_nothing() {
     let still = ledgers.get(&ledger_name).await.expect("the ledger");
     assert_eq!(still.metadata.resource_version, broken.metadata.resource_version, "the broken ledger was left alone");
     assert_eq!(still.data, Some(data));
-    let issuer_events = h.events_about("ca").await;
-    assert!(
-        issuer_events.iter().any(|e| e.reason.as_deref() == Some("CRLNotPublished")
-            && e.note.as_deref().unwrap_or_default().contains("LedgerUnreadable")),
-        "a Warning on the issuer: {issuer_events:?}"
-    );
+    eventually("a Warning CRLNotPublished on the issuer", Duration::from_secs(10), || async {
+        h.events_about("ca")
+            .await
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("CRLNotPublished")
+                    && e.note.as_deref().unwrap_or_default().contains("LedgerUnreadable")
+            })
+            .then_some(())
+    })
+    .await;
 }
 
 /// A leaf for `name` signed by `ca` (PEM), outside Ferrum.
@@ -501,4 +510,52 @@ async fn deleting_a_certificate_revokes_it_when_the_issuer_asks() {
     std::fs::write(dir.path().join("crl.der"), &crl).expect("write");
     let (ok, text) = openssl(dir.path(), &["crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text"]);
     assert!(ok && text.contains("Cessation Of Operation"), "{text}");
+}
+
+/// A cluster issuer's CRL is served at its cluster path, and one namespace may put only
+/// `maxRevocationsPerNamespace` of its certificates on it: the next waits, nothing changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_issuers_crl_has_a_quota_per_namespace() {
+    let mut h = Harness::new("revoke-quota").await;
+    h.start_cert_manager(true).await;
+    h.start_ferrum(&[]).await;
+    let ca = make_ca("Shared CA", CaOptions::default());
+    let issuer = format!("quota-{}", h.ns);
+    h.create_secret(
+        CLUSTER_RESOURCE_NAMESPACE,
+        &issuer,
+        &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())],
+    )
+    .await;
+    let spec = json!({"ca": {"secretName": issuer}, "crl": {"validity": "10m", "maxRevocationsPerNamespace": 1}});
+    h.create_issuer_spec(IssuerScope::Cluster, &issuer, spec).await;
+    h.issuer_ready(IssuerScope::Cluster, &issuer, "True").await;
+    let issuer_ref = json!({"name": issuer, "kind": "FerrumClusterIssuer", "group": "ferrum.dev"});
+    for name in ["first", "second"] {
+        create_certificate(&h, name, issuer_ref.clone(), json!({"dnsNames": [format!("{name}.example.com")]})).await;
+    }
+    certificate_ready(&h, "first").await;
+    certificate_ready(&h, "second").await;
+    let first_serial = serial_of(&secret_data(&h, "first-tls", "tls.crt").await);
+    create_revocation(&h.client, &h.ns, "first", json!({"certificateRef": {"name": "first"}})).await.expect("create");
+    let status = settled(&h, &h.ns, "first", "Revoked").await;
+    assert_eq!(status["issuer"], json!(format!("FerrumClusterIssuer/{issuer}")));
+    create_revocation(&h.client, &h.ns, "second", json!({"certificateRef": {"name": "second"}})).await.expect("create");
+    let status = settled(&h, &h.ns, "second", "LedgerQuotaExceeded").await;
+    assert!(status.to_string().contains("as many as spec.crl.maxRevocationsPerNamespace allows"), "{status}");
+
+    let addr = crl_address(&h.process(&h.fullname()).log_tail(2000)).expect("Ferrum serves CRLs");
+    let path = format!("/ferrumclusterissuers/{issuer}.crl");
+    let (crl, _) = fetch_crl_until(&addr, &path, |s| s.contains(&first_serial)).await;
+    assert_eq!(crl_contents(&crl).0, BTreeSet::from([first_serial]), "the second is not listed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("ca.pem"), &ca.cert_pem).expect("write");
+    std::fs::write(dir.path().join("crl.der"), &crl).expect("write");
+    let (ok, out) =
+        openssl(dir.path(), &["crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "ca.pem", "-verify", "-noout"]);
+    assert!(ok && out.contains("verify OK"), "{out}");
+    // The cluster issuer's copy for consumers is in the cluster resource namespace.
+    let copies: Api<ConfigMap> = Api::namespaced(h.client.clone(), CLUSTER_RESOURCE_NAMESPACE);
+    let copy = copies.get(&format!("{issuer}-crl")).await.expect("the copy");
+    assert!(copy.data.unwrap_or_default().get("ca.crl").is_some_and(|p| p.contains("BEGIN X509 CRL")));
 }

@@ -428,6 +428,7 @@ async fn decide<S: Signer>(ctx: &Context<S>, revocation: &CertificateRevocation)
         revoked_at: unix(now),
         reason: RevocationReason::from(spec.reason),
         not_after: unix(not_after),
+        namespace: revocation.metadata.namespace.clone().unwrap_or_default(),
         by: by.clone(),
     };
     match publish_for(ctx, &target.key, &issuer, Some((target.serial.clone(), entry))).await {
@@ -779,9 +780,11 @@ pub(crate) fn on_request_deleted<S: Signer>(ctx: Arc<Context<S>>, request: &Cert
             revoked_at: unix(SystemTime::now()),
             reason: RevocationReason::from(Reason::CessationOfOperation),
             not_after: unix(facts.not_after),
+            namespace: namespace.clone(),
             by: BY_DELETION.into(),
         };
-        // Tried a few times: nothing else will ask again.
+        // Tried a few times: nothing else will ask again, so a failure is said on the issuer.
+        let mut failure = String::new();
         for attempt in 0..5u32 {
             match publish_for(&ctx, &target.key, &issuer, Some((target.serial.clone(), entry.clone()))).await {
                 Ok(published) => {
@@ -791,9 +794,22 @@ pub(crate) fn on_request_deleted<S: Signer>(ctx: Arc<Context<S>>, request: &Cert
                     }
                     return;
                 }
-                Err(PublishError::Retry(_)) => tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await,
-                Err(PublishError::Broken { .. }) => return,
+                Err(PublishError::Retry(message)) => {
+                    failure = message;
+                    tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
+                }
+                Err(error @ PublishError::Broken { .. }) => {
+                    failure = error.to_string();
+                    break;
+                }
             }
         }
+        warn!(%what, serial = %hex(&target.serial), error = %failure, "its Certificate was deleted, but it could not be revoked");
+        let reference = issuer.object_ref(&ctx.config.kinds.api_resource(target.key.scope));
+        let note = format!(
+            "the certificate of {what} (serial {}) was not revoked when its Certificate was deleted: {failure}; revoke it with a CertificateRevocation by serialNumber",
+            hex(&target.serial)
+        );
+        ctx.event(&reference, true, "CertificateNotRevoked", note, "Revoke");
     });
 }

@@ -7,12 +7,13 @@
 //! ```text
 //! ferrum-ledger v1
 //! number 1764500000
-//! 7f3a9c... 1764499000 1 1772275000 3f2a9b1c
+//! 7f3a9c... 1764499000 1 1772275000 team-a 3f2a9b1c
 //! ```
 //!
-//! serial (hex), revocation time and the certificate's notAfter (Unix seconds), RFC 5280 reason
-//! code, and who asked (the first characters of the revocation's UID, or `deleted` for a
-//! Certificate deleted with revoke-on-deletion on). A ledger that does not read is never
+//! serial (hex), revocation time (Unix seconds), RFC 5280 reason code, the certificate's
+//! notAfter (Unix seconds), the namespace it was revoked from, and who asked (the first
+//! characters of the revocation's UID, or `deleted` for a Certificate deleted with
+//! revoke-on-deletion on). A ledger that does not read is never
 //! overwritten: that would un-revoke what it holds.
 
 use std::collections::BTreeMap;
@@ -39,6 +40,8 @@ pub(crate) struct Entry {
     pub reason: RevocationReason,
     /// The certificate's notAfter, Unix seconds: the entry leaves the CRL after it.
     pub not_after: u64,
+    /// The namespace it was revoked from (the certificate's).
+    pub namespace: String,
     /// Who asked: a short revocation UID, or `deleted`.
     pub by: String,
 }
@@ -81,7 +84,7 @@ impl Ledger {
                         .filter(|n| *n <= MAX_NUMBER)
                         .ok_or_else(|| wrong("the CRL number is not a number up to 2^63 - 1"))?;
                 }
-                [serial, revoked_at, reason, not_after, by] => {
+                [serial, revoked_at, reason, not_after, namespace, by] => {
                     let serial = parse_serial(serial).map_err(|e| wrong(&e))?;
                     let number = |s: &str| {
                         s.parse::<u64>()
@@ -98,17 +101,23 @@ impl Ledger {
                     if by.len() > MAX_BY_CHARS || !by.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                         return Err(wrong("the asker is not a short token"));
                     }
+                    if namespace.len() > 63
+                        || !namespace.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    {
+                        return Err(wrong("the namespace is not a namespace name"));
+                    }
                     let entry = Entry {
                         revoked_at: number(revoked_at)?,
                         reason,
                         not_after: number(not_after)?,
+                        namespace: (*namespace).into(),
                         by: (*by).into(),
                     };
                     if ledger.entries.insert(serial, entry).is_some() {
                         return Err(wrong("the serial number is listed twice"));
                     }
                 }
-                _ => return Err(wrong("expected `<serial> <revoked> <reason> <notAfter> <by>`")),
+                _ => return Err(wrong("expected `<serial> <revoked> <reason> <notAfter> <namespace> <by>`")),
             }
         }
         Ok(ledger)
@@ -118,7 +127,15 @@ impl Ledger {
     pub(crate) fn render(&self) -> String {
         let mut out = format!("{HEADER}\nnumber {}\n", self.number);
         for (serial, e) in &self.entries {
-            out.push_str(&format!("{} {} {} {} {}\n", hex(serial), e.revoked_at, e.reason.code(), e.not_after, e.by));
+            out.push_str(&format!(
+                "{} {} {} {} {} {}\n",
+                hex(serial),
+                e.revoked_at,
+                e.reason.code(),
+                e.not_after,
+                e.namespace,
+                e.by
+            ));
         }
         out
     }
@@ -132,6 +149,11 @@ impl Ledger {
                 Added::New
             }
         }
+    }
+
+    /// How many entries a namespace has.
+    pub(crate) fn count_of(&self, namespace: &str) -> usize {
+        self.entries.values().filter(|e| e.namespace == namespace).count()
     }
 
     /// Drops the entries of certificates that expired more than `grace` before `now` (RFC 5280,
@@ -206,7 +228,13 @@ mod tests {
     use super::*;
 
     fn entry(not_after: u64, by: &str) -> Entry {
-        Entry { revoked_at: 1_000, reason: RevocationReason::KeyCompromise, not_after, by: by.into() }
+        Entry {
+            revoked_at: 1_000,
+            reason: RevocationReason::KeyCompromise,
+            not_after,
+            namespace: "team-a".into(),
+            by: by.into(),
+        }
     }
 
     #[test]
@@ -216,7 +244,12 @@ mod tests {
         assert_eq!(ledger.add(vec![1], entry(6_000, "deleted")), Added::New);
         assert_eq!(ledger.add(vec![1], entry(7_000, "other")), Added::Present(entry(6_000, "deleted")));
         let text = ledger.render();
-        assert_eq!(text, "ferrum-ledger v1\nnumber 42\n01 1000 1 6000 deleted\n7f01 1000 1 5000 3f2a9b1c\n");
+        assert_eq!(
+            text,
+            "ferrum-ledger v1\nnumber 42\n01 1000 1 6000 team-a deleted\n7f01 1000 1 5000 team-a 3f2a9b1c\n"
+        );
+        assert_eq!(ledger.count_of("team-a"), 2);
+        assert_eq!(ledger.count_of("team-b"), 0);
         assert_eq!(Ledger::parse(&text).unwrap(), ledger);
     }
 
@@ -226,16 +259,18 @@ mod tests {
             ("", "first line"),
             ("something else\n", "first line"),
             ("ferrum-ledger v1\nnumber x\n", "line 2: the CRL number"),
-            ("ferrum-ledger v1\nzz 1 1 1 a\n", "line 2: a serial number"),
-            ("ferrum-ledger v1\n01 1 7 1 a\n", "line 2: unknown reason"),
-            ("ferrum-ledger v1\n01 1 1 1 a b\n", "line 2: expected"),
-            ("ferrum-ledger v1\n01 1 1 1 a;rm\n", "line 2: the asker"),
-            ("ferrum-ledger v1\n01 -1 1 1 a\n", "line 2: a time"),
-            ("ferrum-ledger v1\n01 18446744073709551615 1 1 a\n", "line 2: a time"),
-            ("ferrum-ledger v1\n01 1 1 253402300800 a\n", "line 2: a time"),
+            ("ferrum-ledger v1\nzz 1 1 1 ns a\n", "line 2: a serial number"),
+            ("ferrum-ledger v1\n01 1 7 1 ns a\n", "line 2: unknown reason"),
+            ("ferrum-ledger v1\n01 1 1 1 a\n", "line 2: expected"),
+            ("ferrum-ledger v1\n01 1 1 1 ns a b\n", "line 2: expected"),
+            ("ferrum-ledger v1\n01 1 1 1 ns a;rm\n", "line 2: the asker"),
+            ("ferrum-ledger v1\n01 1 1 1 NS a\n", "line 2: the namespace"),
+            ("ferrum-ledger v1\n01 -1 1 1 ns a\n", "line 2: a time"),
+            ("ferrum-ledger v1\n01 18446744073709551615 1 1 ns a\n", "line 2: a time"),
+            ("ferrum-ledger v1\n01 1 1 253402300800 ns a\n", "line 2: a time"),
             ("ferrum-ledger v1\nnumber 18446744073709551615\n", "line 2: the CRL number"),
-            ("ferrum-ledger v1\n01 1 6 1 a\n", "line 2: unknown reason"),
-            ("ferrum-ledger v1\n01 1 1 1 a\n1 1 1 1 b\n", "line 3: the serial number is listed twice"),
+            ("ferrum-ledger v1\n01 1 6 1 ns a\n", "line 2: unknown reason"),
+            ("ferrum-ledger v1\n01 1 1 1 ns a\n1 1 1 1 ns b\n", "line 3: the serial number is listed twice"),
         ] {
             let error = Ledger::parse(text).unwrap_err();
             assert!(error.contains(why), "{text:?}: {error}");

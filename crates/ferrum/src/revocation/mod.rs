@@ -25,6 +25,10 @@ pub use spec::{
     Reason, RevocationIssuerRef, api_resource, crd,
 };
 
+/// How many unexpired revoked certificates one namespace may have on a cluster issuer's CRL
+/// when the spec gives no number.
+pub const DEFAULT_MAX_REVOCATIONS_PER_NAMESPACE: u32 = 1000;
+
 /// A CRL's validity when the spec gives none.
 pub const DEFAULT_CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 /// The shortest CRL validity a spec may ask for.
@@ -133,6 +137,7 @@ pub fn config_map_bytes_for_bench(
             revoked_at: unix(e.revoked_at),
             reason: e.reason,
             not_after: unix(not_after),
+            namespace: "team-payments".into(),
             by: "3f2a9b1c".into(),
         };
         ledger.add(e.serial.clone(), entry);

@@ -113,7 +113,7 @@ pub(crate) async fn publish<S: Signer>(
         None => Ledger::default(),
     };
     let added = match change {
-        Some((serial, entry)) => match ledger.add(serial, entry) {
+        Some((serial, entry)) => match ledger.add(serial, entry.clone()) {
             present @ Added::Present(_) => {
                 return Ok(Published {
                     number: ledger.number,
@@ -124,7 +124,22 @@ pub(crate) async fn publish<S: Signer>(
                     copy_error: None,
                 });
             }
-            Added::New => Some(Added::New),
+            Added::New => {
+                if let Some(quota) = quota_of(target, &entry.namespace)
+                    && ledger.count_of(&entry.namespace) > quota
+                {
+                    return Err(PublishError::Broken {
+                        reason: reasons::LEDGER_QUOTA,
+                        message: format!(
+                            "namespace {} has {quota} unexpired revoked certificates on the CRL of {} {}, as many as spec.crl.maxRevocationsPerNamespace allows; nothing was changed",
+                            entry.namespace,
+                            target.kinds.kind(issuer.scope),
+                            issuer.name
+                        ),
+                    });
+                }
+                Some(Added::New)
+            }
         },
         None => None,
     };
@@ -196,6 +211,15 @@ pub(crate) async fn publish<S: Signer>(
         earliest_expiry: ledger.earliest_expiry(target.validity),
         added,
         copy_error,
+    })
+}
+
+/// How many entries one namespace may have: for a cluster issuer, except from the cluster
+/// resource namespace (whoever may act for the issuer).
+fn quota_of<T>(target: &CrlIssuer<'_, T>, namespace: &str) -> Option<usize> {
+    let limited = target.issuer.scope == IssuerScope::Cluster && namespace != target.store_namespace;
+    limited.then(|| {
+        target.crl.max_revocations_per_namespace.unwrap_or(super::DEFAULT_MAX_REVOCATIONS_PER_NAMESPACE) as usize
     })
 }
 

@@ -35,6 +35,8 @@ pub const PENDING: &str = "Pending";
 pub const CONFIG_MAP_CONFLICT: &str = "CRLConfigMapConflict";
 /// The ledger in the ConfigMap does not read.
 pub const LEDGER_UNREADABLE: &str = "LedgerUnreadable";
+/// The namespace has as many revoked certificates on the cluster issuer's CRL as it may.
+pub const LEDGER_QUOTA: &str = "LedgerQuotaExceeded";
 /// The CRL would not fit in a ConfigMap.
 pub const LEDGER_FULL: &str = "LedgerFull";
 /// The signer cannot sign the CRL.

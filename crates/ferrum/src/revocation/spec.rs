@@ -50,6 +50,12 @@ pub struct CrlSpec {
     /// when it is deleted. Off by default.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revoke_on_certificate_deletion: bool,
+    /// For a cluster issuer: how many unexpired revoked certificates one namespace may have on
+    /// its CRL (default 1000), so that one tenant cannot fill the CRL for everyone. Not applied
+    /// to namespaced issuers, nor to the cluster resource namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub max_revocations_per_namespace: Option<u32>,
 }
 
 /// A local object reference: a name in the revocation's namespace.
