@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: a local control plane (etcd, kube-apiserver, cert-manager), Ferrum installed from its
 # Helm chart's rendered manifests and running as the chart's ServiceAccount, a CA FerrumIssuer, a
-# Certificate issued through cert-manager, and the chain shown and verified. Leaves it running;
-# prints how to stop.
+# Certificate issued through cert-manager, and the chain shown and verified; then the
+# certificate revoked with a CertificateRevocation and the CRL Ferrum serves checked by OpenSSL.
+# Leaves it running; prints how to stop.
 #
 #   scripts/demo.sh            the CA key pair in a Secret (the `ca` backend)
 #   scripts/demo.sh --pkcs11   the CA key generated on a SoftHSM2 token and never leaving it (the
@@ -91,6 +92,7 @@ kind: FerrumIssuer
 metadata: { name: demo-ca, namespace: demo }
 spec:
   $issuer_spec
+  crl: { baseURL: "http://127.0.0.1:8082", validity: 1h }
 ---
 apiVersion: cert-manager.io/v1
 kind: Certificate
@@ -114,6 +116,28 @@ echo "== a metric"
 curl -s 127.0.0.1:8080/metrics | grep '^ferrum_certificaterequests_total' || true
 echo "== openssl verify"
 openssl verify -CAfile "$work/ca-from-secret.crt" -untrusted "$work/tls.crt" "$work/tls.crt"
+
+echo "== revoking it: a CertificateRevocation, then the CRL every Ferrum replica serves"
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: ferrum.dev/v1alpha1
+kind: CertificateRevocation
+metadata: { name: web-key-leaked, namespace: demo }
+spec: { certificateRef: { name: web }, reason: keyCompromise }
+YAML
+kubectl -n demo wait --for=condition=Revoked certificaterevocation/web-key-leaked --timeout=30s
+kubectl -n demo get certificaterevocation
+crl_url=$(openssl x509 -in "$work/tls.crt" -noout -ext crlDistributionPoints | sed -n 's/.*URI://p' | head -n 1)
+echo "   the certificate's CRL distribution point: $crl_url"
+curl -sf "$crl_url" -o "$work/crl.der"
+issuing_ca="$work/ca.crt"
+[ "$backend" = pkcs11 ] && issuing_ca="$work/hsm.crt"
+openssl crl -inform DER -in "$work/crl.der" -CAfile "$issuing_ca" -verify -noout -text 2>&1 \
+  | grep -E 'verify|CRL Number|Serial Number|Key Compromise' -A1 | grep -v '^--' | sed 's/^/   /'
+openssl crl -inform DER -in "$work/crl.der" -out "$work/crl.pem"
+if openssl verify -crl_check -CAfile "$work/ca-from-secret.crt" -untrusted "$work/tls.crt" -CRLfile "$work/crl.pem" "$work/tls.crt" >"$work/verify.out" 2>&1; then
+  echo "openssl verify -crl_check: accepted (unexpected)"; cat "$work/verify.out"; exit 1
+fi
+echo "openssl verify -crl_check: refused: $(grep -o 'certificate revoked' "$work/verify.out" | head -n 1)"
 cat <<EOT
 
 The control plane and Ferrum are still running:

@@ -512,7 +512,7 @@ fn crl_service_and_aggregated_revocation_roles() {
     assert_eq!(str_at(role, "/metadata/namespace"), "pki");
     assert_eq!(
         rights(role),
-        expand([("", &["configmaps"][..], &["get", "list", "watch", "create", "update"][..], &[][..])])
+        expand([("", &["configmaps"][..], &["get", "list", "watch", "create", "update", "delete"][..], &[][..])])
     );
     let binding = find(&docs, "RoleBinding", "ferrum-crl");
     assert_eq!(str_at(binding, "/metadata/namespace"), "pki");

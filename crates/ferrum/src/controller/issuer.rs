@@ -148,12 +148,12 @@ pub(super) async fn reconcile<S: Signer>(
     }
 }
 
-/// The issuer's policy, compiled: the signer's (see [`Signer::policy`]) or the default one.
 /// Checks the issuer's `crl` block, if it has one.
 fn crl_check<S: Signer>(signer: &S, spec: &S::Spec) -> Result<(), String> {
     signer.revocation(spec).map_or(Ok(()), crate::revocation::check_spec)
 }
 
+/// The issuer's policy, compiled: the signer's (see [`Signer::policy`]) or the default one.
 pub(super) fn compiled_policy<S: Signer>(
     signer: &S,
     spec: &S::Spec,

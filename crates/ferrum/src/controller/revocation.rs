@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::controller::Action;
@@ -19,7 +20,7 @@ use crate::api::{CertificateRequest, Condition, ConditionStatus, IssuerScope, Wa
 use crate::backoff::to_time;
 use crate::decision::{IssuerKey, IssuerReadiness, issuer_readiness};
 use crate::metrics::{IssuerLabels, ResultLabels};
-use crate::revocation::publish::{CrlIssuer, PublishError, Published, issuer_label, publish};
+use crate::revocation::publish::{CrlIssuer, PublishError, Published, issuer_label, publish, write_copy};
 use crate::revocation::reasons::{self, REVOKED_CONDITION};
 use crate::revocation::{
     Added, CertificateRevocation, CertificateRevocationSpec, Entry, Reason, from_unix, hex, parse_serial, unix,
@@ -31,6 +32,8 @@ use crate::x509::{LeafFacts, RevocationReason, issued_by};
 const REFRESH_TICK: Duration = Duration::from_secs(5);
 /// How often the leader asks each issuer's signer whether its CA changed.
 const CA_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the leader deletes the spent ledgers of issuers that are gone.
+const COLLECT_INTERVAL: Duration = Duration::from_secs(600);
 /// How long the refresher waits for one issuer's CRL before it goes on to the others.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How soon a CRL that failed is tried again.
@@ -55,7 +58,16 @@ struct Due {
     ca: Vec<u8>,
     ca_checked: Instant,
     last_failure: Option<String>,
-    last_copy_error: Option<String>,
+    /// The copy for consumers that could not be written, to try again.
+    pending_copy: Option<PendingCopy>,
+}
+
+/// A copy of the CRL for consumers not written yet.
+#[derive(Clone, Debug)]
+struct PendingCopy {
+    error: String,
+    pem: String,
+    tried: Instant,
 }
 
 impl CrlBook {
@@ -138,16 +150,12 @@ async fn publish_for<S: Signer>(
                 info!(issuer = %key, number = published.number, entries = published.entries, "CRL published");
                 let half = this_update + validity / 2;
                 let at = published.earliest_expiry.map_or(half, |expiry| expiry.min(half));
-                let previous_copy_error = ctx.crls.due(key).and_then(|d| d.last_copy_error);
-                if let Some(error) = &published.copy_error {
-                    warn!(issuer = %key, %error, "CRL published; its copy for consumers was not written");
-                    if previous_copy_error.as_ref() != Some(error) {
-                        let reference = issuer.object_ref(&ctx.config.kinds.api_resource(key.scope));
-                        ctx.event(&reference, true, "CRLCopyNotWritten", error.clone(), "SignCRL");
-                    }
-                }
-                let last_copy_error = published.copy_error.clone();
-                ctx.crls.set(key, Due { at, ca, ca_checked: Instant::now(), last_failure: None, last_copy_error });
+                let previous = ctx.crls.due(key).and_then(|d| d.pending_copy).map(|p| p.error);
+                let pending_copy = published.copy_error.clone().map(|(error, pem)| {
+                    copy_failed(ctx, key, issuer, &error, previous.as_deref());
+                    PendingCopy { error, pem, tried: Instant::now() }
+                });
+                ctx.crls.set(key, Due { at, ca, ca_checked: Instant::now(), last_failure: None, pending_copy });
             }
         }
         Err(error) => {
@@ -165,19 +173,63 @@ async fn publish_for<S: Signer>(
                     "SignCRL",
                 );
             }
-            ctx.crls.set(
-                key,
-                Due {
-                    at: SystemTime::now() + FAILED_RETRY,
-                    ca: previous.map(|d| d.ca).unwrap_or_default(),
-                    ca_checked: Instant::now(),
-                    last_failure: Some(message),
-                    last_copy_error: None,
-                },
-            );
+            ctx.crls.set(key, failed(previous, message));
         }
     }
     result
+}
+
+/// The book's entry after a failure: try again in [`FAILED_RETRY`], keeping what it knew.
+fn failed(previous: Option<Due>, message: String) -> Due {
+    let (ca, pending_copy) = previous.map(|d| (d.ca, d.pending_copy)).unwrap_or_default();
+    Due {
+        at: SystemTime::now() + FAILED_RETRY,
+        ca,
+        ca_checked: Instant::now(),
+        last_failure: Some(message),
+        pending_copy,
+    }
+}
+
+/// Says (once per distinct error) that the copy of a CRL for consumers was not written.
+fn copy_failed<S: Signer>(
+    ctx: &Context<S>,
+    key: &IssuerKey,
+    issuer: &WatchedIssuer<S::Spec>,
+    error: &str,
+    previous: Option<&str>,
+) {
+    warn!(issuer = %key, %error, "CRL published; its copy for consumers was not written");
+    if previous != Some(error) {
+        let reference = issuer.object_ref(&ctx.config.kinds.api_resource(key.scope));
+        ctx.event(&reference, true, "CRLCopyNotWritten", error.to_owned(), "SignCRL");
+    }
+}
+
+/// Writes again a copy for consumers that could not be written, without signing a new CRL.
+async fn retry_copy<S: Signer>(ctx: &Context<S>, key: &IssuerKey, issuer: &WatchedIssuer<S::Spec>, spec: &S::Spec) {
+    let lock = ctx.crls.lock(key);
+    let _turn = lock.lock().await;
+    let Some(due) = ctx.crls.due(key) else { return };
+    let Some(pending) = due.pending_copy.clone().filter(|p| p.tried.elapsed() >= FAILED_RETRY) else { return };
+    let Some(crl) = ctx.signer.revocation(spec) else { return };
+    let Ok(validity) = crate::revocation::validity(crl) else { return };
+    let secret_namespace = ctx.secret_namespace(key.scope, key.namespace.as_deref());
+    let issuer_ctx = IssuerContext { scope: key.scope, name: &key.name, secret_namespace, spec };
+    let store_namespace = &ctx.config.cluster_resource_namespace;
+    let target = CrlIssuer { kinds: &ctx.config.kinds, issuer: &issuer_ctx, crl, validity, store_namespace };
+    let ledger = crate::revocation::ledger_config_map_name(&ctx.config.kinds, key.scope, secret_namespace, &key.name);
+    let pending_copy = match write_copy(&ctx.client, &target, &ledger, &pending.pem).await {
+        Ok(()) => {
+            info!(issuer = %key, "the copy of the CRL for consumers is written");
+            None
+        }
+        Err(error) => {
+            copy_failed(ctx, key, issuer, &error, Some(&pending.error));
+            Some(PendingCopy { error, pem: pending.pem, tried: Instant::now() })
+        }
+    };
+    ctx.crls.set(key, Due { pending_copy, ..due });
 }
 
 /// Signs each issuer's CRL again when it is due: on a new leader at once, then at half its
@@ -185,6 +237,8 @@ async fn publish_for<S: Signer>(
 /// `shutdown`.
 pub(crate) async fn refresh<S: Signer>(ctx: Arc<Context<S>>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
+    // The first collection waits a whole interval: the issuer caches are complete by then.
+    let mut last_collection = Instant::now();
     loop {
         tokio::select! {
             () = tokio::time::sleep(REFRESH_TICK) => {}
@@ -207,11 +261,50 @@ pub(crate) async fn refresh<S: Signer>(ctx: Arc<Context<S>>, shutdown: impl std:
                     let published = tokio::time::timeout(PUBLISH_TIMEOUT, publish_for(&ctx, &key, &issuer, None)).await;
                     if published.is_err() {
                         warn!(issuer = %key, timeout = ?PUBLISH_TIMEOUT, "signing the CRL took too long; trying again later");
+                        let message = format!("signing the CRL took longer than {PUBLISH_TIMEOUT:?}");
+                        ctx.crls.set(&key, failed(ctx.crls.due(&key), message));
                     }
+                } else {
+                    retry_copy(&ctx, &key, &issuer, spec).await;
                 }
             }
         }
         ctx.crls.retain(&present);
+        if last_collection.elapsed() >= COLLECT_INTERVAL {
+            last_collection = Instant::now();
+            collect_spent_ledgers(&ctx).await;
+        }
+    }
+}
+
+/// Deletes the ledgers of issuers that no longer exist once nothing on them would still be
+/// listed (every entry past its certificate's expiry and one CRL validity). Only issuers this
+/// replica serves are judged; a namespaced issuer recreated later starts a new ledger.
+async fn collect_spent_ledgers<S: Signer>(ctx: &Context<S>) {
+    let kinds = &ctx.config.kinds;
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.config.cluster_resource_namespace);
+    let selector = format!("{}=true", crate::revocation::crl_label(kinds));
+    let Ok(list) = api.list(&ListParams::default().labels(&selector)).await else { return };
+    for cm in list.items {
+        let Some((scope, namespace, name)) = crate::revocation::publish::issuer_of(kinds, &cm) else { continue };
+        if scope == IssuerScope::Namespaced
+            && ctx.config.namespace.as_ref().is_some_and(|ns| Some(ns) != namespace.as_ref())
+        {
+            continue;
+        }
+        let key = IssuerKey { scope, namespace, name };
+        if ctx.issuer(&key).is_some()
+            || !crate::revocation::publish::spent(&cm, SystemTime::now())
+            || ctx.may_write().is_err()
+        {
+            continue;
+        }
+        let preconditions =
+            kube::api::Preconditions { resource_version: cm.metadata.resource_version.clone(), uid: None };
+        let params = kube::api::DeleteParams { preconditions: Some(preconditions), ..Default::default() };
+        if api.delete(&cm.name_any(), &params).await.is_ok() {
+            info!(issuer = %key, ledger = %cm.name_any(), "the ledger of an issuer that no longer exists, with nothing left to list, deleted");
+        }
     }
 }
 
@@ -460,6 +553,12 @@ async fn decide<S: Signer>(ctx: &Context<S>, revocation: &CertificateRevocation)
             }
         },
         Err(PublishError::Retry(message)) => waiting(reasons::PENDING, message, Duration::from_secs(5)),
+        // A full ledger or a namespace at its quota changes only as entries expire.
+        Err(PublishError::Broken { reason, message })
+            if [reasons::LEDGER_QUOTA, reasons::LEDGER_FULL].contains(&reason) =>
+        {
+            waiting(reason, message, Duration::from_secs(300))
+        }
         Err(PublishError::Broken { reason, message }) => waiting(reason, message, Duration::from_secs(30)),
     }
 }
@@ -578,8 +677,13 @@ fn from_request<S: Signer>(
     // The certificate must be the one issued for this request: its key is the CSR's (whose
     // self-signature proves the requester held it). A status filled in by hand with another
     // namespace's certificate is refused.
-    let csr_key = crate::x509::parse_csr(&request.spec.request).map(|csr| csr.public_key_info().to_vec());
-    if csr_key.as_deref().ok() != Some(facts.public_key_info.as_slice()) {
+    let csr = crate::x509::parse_csr(&request.spec.request).map_err(|e| {
+        refused(
+            reasons::NOT_ISSUED_BY_US,
+            format!("the CSR of {what} does not read ({e}), so its certificate cannot be tied to it"),
+        )
+    })?;
+    if csr.public_key_info() != facts.public_key_info.as_slice() {
         return Err(refused(
             reasons::NOT_ISSUED_BY_US,
             format!(

@@ -22,7 +22,9 @@ use super::{
 use crate::api::{IssuerKinds, IssuerScope};
 use crate::encoding::pem_encode;
 use crate::signer::{IssuerContext, SignError, Signer};
-use crate::x509::CrlContents;
+use crate::x509::{CrlContents, CrlFacts};
+use rustls_pki_types::CertificateRevocationListDer;
+use rustls_pki_types::pem::PemObject;
 
 /// The key of the CRL (PEM) in the ConfigMap, as ingress controllers read it.
 pub const CRL_KEY: &str = "ca.crl";
@@ -62,8 +64,8 @@ pub(crate) struct Published {
     /// What the change did, if one was asked for.
     pub added: Option<Added>,
     /// Why the copy for consumers could not be written, if it could not (the CRL is published
-    /// and served regardless).
-    pub copy_error: Option<String>,
+    /// and served regardless), and the CRL (PEM) to write again.
+    pub copy_error: Option<(String, String)>,
 }
 
 /// Why a CRL was not published.
@@ -112,6 +114,8 @@ pub(crate) async fn publish<S: Signer>(
         Some(cm) => read_ledger(target, cm, &name)?,
         None => Ledger::default(),
     };
+    // Expired entries go first: they count against no quota.
+    ledger.expire(now, target.validity);
     let added = match change {
         Some((serial, entry)) => match ledger.add(serial, entry.clone()) {
             present @ Added::Present(_) => {
@@ -131,23 +135,31 @@ pub(crate) async fn publish<S: Signer>(
                     return Err(PublishError::Broken {
                         reason: reasons::LEDGER_QUOTA,
                         message: format!(
-                            "namespace {} has {quota} unexpired revoked certificates on the CRL of {} {}, as many as spec.crl.maxRevocationsPerNamespace allows; nothing was changed",
+                            "namespace {} has {quota} unexpired revoked certificates on the CRL of {} {}, as many as it may (spec.crl.maxRevocationsPerNamespace on a cluster issuer; at most {} on a namespaced one); nothing was changed",
                             entry.namespace,
                             target.kinds.kind(issuer.scope),
-                            issuer.name
+                            issuer.name,
+                            super::DEFAULT_MAX_REVOCATIONS_PER_NAMESPACE
                         ),
                     });
+                }
+                // The last fifth of the room is kept for revocations from the cluster resource
+                // namespace (whoever runs the issuer), so that tenants cannot use it all.
+                let estimate = estimated_size(&ledger);
+                let room =
+                    if entry.namespace == namespace { MAX_CONFIG_MAP_BYTES } else { MAX_CONFIG_MAP_BYTES / 5 * 4 };
+                if estimate > room {
+                    return Err(full(ledger.entries.len(), estimate));
                 }
                 Some(Added::New)
             }
         },
         None => None,
     };
-    ledger.expire(now, target.validity);
-    // Refused before the key is asked for anything: a CRL entry takes at least 60 bytes of PEM.
-    let ledger_text = ledger.render();
-    if ledger_text.len() + ledger.entries.len() * 60 > MAX_CONFIG_MAP_BYTES {
-        return Err(full(ledger.entries.len(), ledger_text.len() + ledger.entries.len() * 60));
+    // Refused before the key is asked for anything.
+    let estimate = estimated_size(&ledger);
+    if estimate > MAX_CONFIG_MAP_BYTES {
+        return Err(full(ledger.entries.len(), estimate));
     }
     ledger.number = ledger.next_number(now);
     let this_update = now.checked_sub(CLOCK_SKEW_BACKDATE).unwrap_or(now);
@@ -203,7 +215,7 @@ pub(crate) async fn publish<S: Signer>(
         }
         Err(e) => return Err(PublishError::Retry(format!("writing ConfigMap {namespace}/{name}: {e}"))),
     }
-    let copy_error = write_copy(client, target, &name, &crl_pem).await.err();
+    let copy_error = write_copy(client, target, &name, &crl_pem).await.err().map(|e| (e, crl_pem));
     Ok(Published {
         number: ledger.number,
         this_update: Some(this_update),
@@ -214,13 +226,24 @@ pub(crate) async fn publish<S: Signer>(
     })
 }
 
-/// How many entries one namespace may have: for a cluster issuer, except from the cluster
-/// resource namespace (whoever may act for the issuer).
+/// The bytes a ledger and its CRL will take, before the CRL is signed: a CRL entry takes at
+/// least 60 bytes of PEM.
+fn estimated_size(ledger: &Ledger) -> usize {
+    ledger.render().len() + ledger.entries.len() * 60
+}
+
+/// How many entries one namespace may have. On a cluster issuer: `maxRevocationsPerNamespace`
+/// (default 1000), except from the cluster resource namespace (whoever may act for the
+/// issuer). On a namespaced issuer, whose spec its tenant writes while its ledger lives in the
+/// cluster resource namespace: at most the default, whatever the spec says.
 fn quota_of<T>(target: &CrlIssuer<'_, T>, namespace: &str) -> Option<usize> {
-    let limited = target.issuer.scope == IssuerScope::Cluster && namespace != target.store_namespace;
-    limited.then(|| {
-        target.crl.max_revocations_per_namespace.unwrap_or(super::DEFAULT_MAX_REVOCATIONS_PER_NAMESPACE) as usize
-    })
+    let default = super::DEFAULT_MAX_REVOCATIONS_PER_NAMESPACE;
+    let asked = target.crl.max_revocations_per_namespace.unwrap_or(default);
+    match target.issuer.scope {
+        IssuerScope::Cluster if namespace == target.store_namespace => None,
+        IssuerScope::Cluster => Some(asked as usize),
+        IssuerScope::Namespaced => Some(asked.min(default) as usize),
+    }
 }
 
 fn full(entries: usize, size: usize) -> PublishError {
@@ -234,7 +257,7 @@ fn full(entries: usize, size: usize) -> PublishError {
 
 /// Writes `ca.crl` into the consumers' ConfigMap of the issuer's secret namespace (server-side
 /// apply, not forced: a `ca.crl` someone else manages is left alone and reported).
-async fn write_copy<T>(
+pub(crate) async fn write_copy<T>(
     client: &Client,
     target: &CrlIssuer<'_, T>,
     ledger_name: &str,
@@ -256,6 +279,35 @@ async fn write_copy<T>(
         .await
         .map(|_| ())
         .map_err(|e| format!("the copy of the CRL in ConfigMap {namespace}/{name} was not written: {e}"))
+}
+
+/// The issuer a ledger ConfigMap belongs to, from its annotations: scope, namespace (of a
+/// namespaced issuer) and name.
+pub(crate) fn issuer_of(kinds: &IssuerKinds, cm: &ConfigMap) -> Option<(IssuerScope, Option<String>, String)> {
+    let annotations = cm.metadata.annotations.as_ref()?;
+    let scope = kinds.scope_of(Some(&kinds.group), Some(annotations.get(&kind_annotation(kinds))?))?;
+    let name = annotations.get(&name_annotation(kinds))?.clone();
+    let namespace = match scope {
+        IssuerScope::Namespaced => Some(annotations.get(&namespace_annotation(kinds))?.clone()),
+        IssuerScope::Cluster => None,
+    };
+    Some((scope, namespace, name))
+}
+
+/// Whether a ledger has nothing left to list at `now`: every entry past its certificate's
+/// expiry and one CRL validity (read from its CRL; the longest allowed if it has none). A ledger
+/// that does not read is never spent.
+pub(crate) fn spent(cm: &ConfigMap, now: SystemTime) -> bool {
+    let Some(data) = cm.data.as_ref() else { return false };
+    let Some(Ok(mut ledger)) = data.get(LEDGER_KEY).map(|text| Ledger::parse(text)) else { return false };
+    let grace = data
+        .get(CRL_KEY)
+        .and_then(|pem| CertificateRevocationListDer::from_pem_slice(pem.as_bytes()).ok())
+        .and_then(|der| CrlFacts::parse(der.as_ref()).ok())
+        .and_then(|facts| facts.next_update?.duration_since(facts.this_update).ok())
+        .unwrap_or(super::MAX_CRL_VALIDITY);
+    ledger.expire(now, grace);
+    ledger.entries.is_empty()
 }
 
 /// The ledger of an existing ConfigMap, if it is this issuer's.
@@ -293,5 +345,28 @@ pub(crate) fn issuer_label(kinds: &IssuerKinds, scope: IssuerScope, namespace: O
     match (scope, namespace) {
         (IssuerScope::Namespaced, Some(ns)) => format!("{}/{ns}/{name}", kinds.kind(scope)),
         _ => format!("{}/{name}", kinds.kind(scope)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger_map(ledger: &str) -> ConfigMap {
+        ConfigMap { data: Some(BTreeMap::from([(LEDGER_KEY.to_owned(), ledger.to_owned())])), ..Default::default() }
+    }
+
+    /// A ledger is spent once every entry is past its certificate's expiry and the grace (the
+    /// longest validity when there is no CRL to read it from); one that does not read never is.
+    #[test]
+    fn spent_ledgers() {
+        let year = super::super::MAX_CRL_VALIDITY.as_secs();
+        let now = super::super::from_unix(10 * year);
+        let entry_expiring = |not_after: u64| format!("ferrum-ledger v1\nnumber 1\n01 1 1 {not_after} ns a\n");
+        assert!(spent(&ledger_map("ferrum-ledger v1\nnumber 1\n"), now), "no entries");
+        assert!(spent(&ledger_map(&entry_expiring(9 * year - 1)), now), "expired more than the grace ago");
+        assert!(!spent(&ledger_map(&entry_expiring(9 * year + 1)), now), "still within the grace");
+        assert!(!spent(&ledger_map("garbage"), now), "unreadable: kept");
+        assert!(!spent(&ConfigMap::default(), now), "no ledger: kept");
     }
 }
