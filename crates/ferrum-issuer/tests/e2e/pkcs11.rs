@@ -475,3 +475,49 @@ async fn a_key_that_vanishes_breaks_the_issuer_until_it_is_back() {
     expect_ready(h, "the key").await;
     h.request_reason("after", "Issued", Duration::from_secs(30)).await;
 }
+
+/// The key on the token signs CRLs too: an issuer with a `pkcs11` block and a `crl` block, a
+/// certificate revoked, the CRL Ferrum serves verified by OpenSSL with the HSM CA's certificate
+/// and refusing the leaf.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_on_the_token_signs_the_crl() {
+    use crate::revocation::{create_revocation, crl_contents, fetch_crl_until, openssl, serial_of, settled};
+    let w = hsm_world("hsm-crl", true, &[]).await;
+    let h = &w.h;
+    let mut spec = hsm_spec("ca-rsa", "ca-rsa");
+    spec["crl"] = json!({"baseURL": "http://ferrum-crl.test", "validity": "10m"});
+    h.create_issuer_spec(IssuerScope::Namespaced, "hsm", spec).await;
+    h.issuer_ready(IssuerScope::Namespaced, "hsm", "True").await;
+    create_certificate(h, "web", ferrum_issuer("hsm"), json!({"dnsNames": ["web.hsm.example"]})).await;
+    certificate_ready(h, "web").await;
+    let tls_crt = secret_data(h, "web-tls", "tls.crt").await;
+    let serial = serial_of(&tls_crt);
+    create_revocation(&h.client, &h.ns, "web", json!({"certificateRef": {"name": "web"}, "reason": "keyCompromise"}))
+        .await
+        .expect("create revocation");
+    settled(h, &h.ns, "web", "Revoked").await;
+    let addr = crl_address(&h.process(&h.fullname()).log_tail(2000)).expect("Ferrum serves CRLs");
+    let path = format!("/namespaces/{}/ferrumissuers/hsm.crl", h.ns);
+    let (crl, _) = fetch_crl_until(&addr, &path, |s| s.contains(&serial)).await;
+    assert_eq!(crl_contents(&crl).0.len(), 1);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = pem_certs(&tls_crt);
+    std::fs::write(dir.path().join("hsm-ca.pem"), pem_encode("CERTIFICATE", &chain[1])).expect("write");
+    std::fs::write(dir.path().join("root.pem"), &w.root.cert_pem).expect("write");
+    std::fs::write(dir.path().join("leaf.pem"), pem_encode("CERTIFICATE", &chain[0])).expect("write");
+    std::fs::write(dir.path().join("crl.der"), &crl).expect("write");
+    let (ok, out) = openssl(
+        dir.path(),
+        &["crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "hsm-ca.pem", "-verify", "-noout", "-text"],
+    );
+    assert!(ok && out.contains("verify OK"), "signed by the key on the token: {out}");
+    assert!(out.contains("sha384WithRSAEncryption"), "RSA-3072, SHA-384 as for certificates: {out}");
+    let (ok, pem) = openssl(dir.path(), &["crl", "-inform", "DER", "-in", "crl.der", "-outform", "PEM"]);
+    assert!(ok, "{pem}");
+    std::fs::write(dir.path().join("crl.pem"), &pem).expect("write");
+    let args =
+        ["verify", "-crl_check", "-CAfile", "root.pem", "-untrusted", "hsm-ca.pem", "-CRLfile", "crl.pem", "leaf.pem"];
+    let (ok, out) = openssl(dir.path(), &args);
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+}

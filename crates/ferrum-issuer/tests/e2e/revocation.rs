@@ -25,7 +25,12 @@ fn revocations(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), ns, &revocations_resource())
 }
 
-async fn create_revocation(client: &kube::Client, ns: &str, name: &str, spec: Value) -> Result<(), kube::Error> {
+pub(crate) async fn create_revocation(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    spec: Value,
+) -> Result<(), kube::Error> {
     let object: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "ferrum.dev/v1alpha1", "kind": "CertificateRevocation",
         "metadata": {"name": name}, "spec": spec,
@@ -35,7 +40,7 @@ async fn create_revocation(client: &kube::Client, ns: &str, name: &str, spec: Va
 }
 
 /// Waits until the revocation's `Revoked` condition has a reason, and returns its status.
-async fn settled(h: &Harness, ns: &str, name: &str, reason: &str) -> Value {
+pub(crate) async fn settled(h: &Harness, ns: &str, name: &str, reason: &str) -> Value {
     let api = revocations(&h.client, ns);
     eventually(&format!("revocation {name} reason {reason}"), Duration::from_secs(30), || async {
         let object = api.get(name).await.ok()?;
@@ -47,7 +52,7 @@ async fn settled(h: &Harness, ns: &str, name: &str, reason: &str) -> Value {
 }
 
 /// The serial (lower-case hex, no leading zeros) of the first certificate of a PEM chain.
-fn serial_of(pem: &[u8]) -> String {
+pub(crate) fn serial_of(pem: &[u8]) -> String {
     let der = pem_certs(pem).into_iter().next().expect("a certificate");
     let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("certificate parses");
     let bytes = cert.raw_serial();
@@ -78,7 +83,7 @@ fn distribution_points(pem: &[u8]) -> Vec<String> {
 }
 
 /// The serials a CRL (DER) lists, and its CRL number.
-fn crl_contents(der: &[u8]) -> (BTreeSet<String>, u64) {
+pub(crate) fn crl_contents(der: &[u8]) -> (BTreeSet<String>, u64) {
     let (_, crl) = x509_parser::parse_x509_crl(der).expect("the CRL parses");
     let serials = crl
         .iter_revoked_certificates()
@@ -93,7 +98,7 @@ fn crl_contents(der: &[u8]) -> (BTreeSet<String>, u64) {
 }
 
 /// Runs `openssl` in `dir`; (success, output).
-fn openssl(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+pub(crate) fn openssl(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new("openssl")
         .current_dir(dir)
         .args(args)
@@ -117,7 +122,11 @@ async fn request_of(h: &Harness, certificate: &str) -> String {
 }
 
 /// Fetches the CRL from a replica until `ready` accepts it; (DER, when it was accepted).
-async fn fetch_crl_until(addr: &str, path: &str, ready: impl Fn(&BTreeSet<String>) -> bool) -> (Vec<u8>, Instant) {
+pub(crate) async fn fetch_crl_until(
+    addr: &str,
+    path: &str,
+    ready: impl Fn(&BTreeSet<String>) -> bool,
+) -> (Vec<u8>, Instant) {
     eventually(&format!("a CRL at {addr}{path}"), Duration::from_secs(30), || async {
         let (status, head, body) = http_get_bytes(addr, path).await;
         if status != 200 {
