@@ -243,12 +243,19 @@ async fn revoked_certificates_are_on_the_crl_every_replica_serves() {
     let cm = h.api::<ConfigMap>().get("ca-crl").await.expect("the CRL ConfigMap");
     let data = cm.data.unwrap_or_default();
     assert_eq!(data.get("ca.crl").map(|p| p.trim().to_owned()), Some(pem.trim().to_owned()), "ca.crl in the ConfigMap");
-    let (follower_health, follower_metrics) =
-        addresses(&h.process("ferrum-b").log_tail(2000)).expect("follower metrics address");
-    let _ = follower_health;
+    let (_, follower_metrics) = addresses(&h.process("ferrum-b").log_tail(2000)).expect("follower metrics address");
     let (_, text) = http_get(&follower_metrics, "/metrics").await;
     let series = format!(r#"ferrum_crl_entries{{kind="FerrumIssuer",namespace="{}",name="ca"}}"#, h.ns);
     assert_eq!(metric(&text, &series), Some(2.0), "{text}");
+    let age = format!(r#"ferrum_crl_age_seconds{{kind="FerrumIssuer",namespace="{}",name="ca"}}"#, h.ns);
+    assert!(metric(&text, &age).is_some_and(|a| (0.0..600.0).contains(&a)), "{text}");
+    let (_, leader_metrics) = addresses(&h.process(&leader).log_tail(2000)).expect("leader metrics address");
+    let (_, text) = http_get(&leader_metrics, "/metrics").await;
+    let revoked = format!(
+        r#"ferrum_revocations_total{{kind="FerrumIssuer",namespace="{}",name="ca",reason="revocation"}}"#,
+        h.ns
+    );
+    assert_eq!(metric(&text, &revoked), Some(2.0), "{text}");
 
     // Deleting the revocations un-revokes nothing. Leadership moves to b, which signs a CRL of
     // its own; then every replica stops and a fresh one starts: its CRL still lists both, with a
@@ -419,6 +426,36 @@ async fn bad_revocations_get_a_clear_status_and_change_nothing() {
     let ledger_after = ledgers.get(&ledger_name).await.expect("the ledger");
     assert_eq!(ledger_after.metadata.resource_version, ledger_before.metadata.resource_version, "nor the ledger");
 
+    // By bare serial, in the namespaced issuer's own namespace: revoked, kept until the CA
+    // itself expires (the certificate's own expiry is not known).
+    let victim_serial = serial_of(&secret_data(&h, "victim-tls", "tls.crt").await);
+    let colons: Vec<String> =
+        victim_serial.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).to_uppercase()).collect();
+    create_revocation(
+        &h.client,
+        &h.ns,
+        "by-serial",
+        json!({"serialNumber": colons.join(":"), "issuerRef": {"name": "ca"}, "reason": "superseded"}),
+    )
+    .await
+    .expect("create");
+    let status = settled(&h, &h.ns, "by-serial", "Revoked").await;
+    assert_eq!(status["serialNumber"], json!(victim_serial), "{status}");
+    let ca_not_after = x509_parser::pem::parse_x509_pem(ca.cert_pem.as_bytes()).unwrap().1;
+    let ca_not_after = x509_parser::parse_x509_certificate(&ca_not_after.contents).unwrap().1.validity().not_after;
+    let not_after = status["notAfter"].as_str().unwrap_or_default().to_owned();
+    let expected = ca_not_after.to_datetime();
+    assert!(
+        not_after.starts_with(&format!(
+            "{:04}-{:02}-{:02}",
+            expected.year(),
+            u8::from(expected.month()),
+            expected.day()
+        )),
+        "kept until the CA's notAfter ({expected}): {status}"
+    );
+    let ledger_after = ledgers.get(&ledger_name).await.expect("the ledger");
+
     // A ledger that does not read (an administrator's slip) is never overwritten: that would
     // un-revoke. The revocation waits, and the issuer says why.
     let mut data = ledger_after.data.clone().unwrap_or_default();
@@ -519,6 +556,25 @@ async fn deleting_a_certificate_revokes_it_when_the_issuer_asks() {
     std::fs::write(dir.path().join("crl.der"), &crl).expect("write");
     let (ok, text) = openssl(dir.path(), &["crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text"]);
     assert!(ok && text.contains("Cessation Of Operation"), "{text}");
+
+    // The issuer's CA replaced in its Secret (a new key): within seconds the CRL is signed by
+    // the new CA, its entries carried over (see docs/revocation.md on rotation).
+    let next = make_ca("Revocation CA, next", CaOptions::default());
+    h.replace_secret(&h.ns, "ca", &[("tls.crt", next.cert_pem.as_bytes()), ("tls.key", next.key_pem.as_bytes())]).await;
+    std::fs::write(dir.path().join("next.pem"), &next.cert_pem).expect("write");
+    eventually("a CRL signed by the new CA", Duration::from_secs(45), || async {
+        let (status, _, body) = http_get_bytes(&addr, &path).await;
+        if status != 200 {
+            return None;
+        }
+        std::fs::write(dir.path().join("now.der"), &body).ok()?;
+        let (ok, out) = openssl(
+            dir.path(),
+            &["crl", "-inform", "DER", "-in", "now.der", "-CAfile", "next.pem", "-verify", "-noout"],
+        );
+        (ok && out.contains("verify OK") && crl_contents(&body).0.contains(&gone_serial)).then_some(())
+    })
+    .await;
 }
 
 /// A cluster issuer's CRL is served at its cluster path, and one namespace may put only

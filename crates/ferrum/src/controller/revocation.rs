@@ -31,7 +31,7 @@ use crate::x509::{LeafFacts, RevocationReason, issued_by};
 /// How often the leader looks at every issuer's CRL.
 const REFRESH_TICK: Duration = Duration::from_secs(5);
 /// How often the leader asks each issuer's signer whether its CA changed.
-const CA_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+const CA_CHECK_INTERVAL: Duration = Duration::from_secs(15);
 /// How often the leader deletes the spent ledgers of issuers that are gone.
 const COLLECT_INTERVAL: Duration = Duration::from_secs(600);
 /// How long the refresher waits for one issuer's CRL before it goes on to the others.
