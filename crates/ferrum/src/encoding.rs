@@ -33,6 +33,19 @@ pub fn go_base64_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     GO_STD.decode(text)
 }
 
+/// Lower-case hexadecimal, two digits per byte.
+pub(crate) fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes from hexadecimal, two digits per byte (either case); `None` for anything else.
+pub(crate) fn hex_decode(hex: &str) -> Option<Vec<u8>> {
+    if hex.is_empty() || !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect()
+}
+
 /// Encodes DER as a PEM block with the given label, lines of 64 characters.
 pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
     let body = base64_encode(der);

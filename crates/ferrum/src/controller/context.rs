@@ -208,6 +208,7 @@ impl<S: Signer> Context<S> {
             name,
         };
         self.metrics.ca_not_after.remove(&labels);
+        self.metrics.crl_failures.remove(&labels);
         self.warned.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 
@@ -250,6 +251,20 @@ impl<S: Signer> Context<S> {
     pub(crate) fn count_error(&self, controller: &str, error: &crate::Error) {
         let labels = ErrorLabels { controller: controller.to_owned(), error: error.metric_label().to_owned() };
         self.metrics.reconcile_errors.get_or_create(&labels).inc();
+    }
+
+    /// What the signer sees of the issuer `key` names, with its spec.
+    pub(crate) fn issuer_context<'a>(
+        &'a self,
+        key: &'a IssuerKey,
+        spec: &'a S::Spec,
+    ) -> crate::signer::IssuerContext<'a, S::Spec> {
+        crate::signer::IssuerContext {
+            scope: key.scope,
+            name: &key.name,
+            secret_namespace: self.secret_namespace(key.scope, key.namespace.as_deref()),
+            spec,
+        }
     }
 
     /// Queues an event for publication. Never waits for the API: a reconcile holds its worker

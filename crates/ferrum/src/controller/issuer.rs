@@ -87,13 +87,13 @@ pub(super) async fn reconcile<S: Signer>(
     // backend says. Its summary is published in the status when it can be.
     let policy = issuer.spec.valid().map(|spec| compiled_policy(&shared.signer, spec, ctx.scope));
     let summary = policy.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.summary());
+    let crl_error = issuer.spec.valid().and_then(|spec| crl_check(&shared.signer, spec).err());
     let result = match (&issuer.spec, policy) {
         (Parsed::Invalid(why), _) => Err(IssuerError::new(crate::reasons::INVALID_SPEC, why.clone())),
         (_, Some(Err(invalid))) => Err(IssuerError::new(crate::reasons::INVALID_POLICY, invalid.message())),
-        (Parsed::Valid(spec), _) if crl_check(&shared.signer, spec).is_err() => Err(IssuerError::new(
-            crate::reasons::INVALID_SPEC,
-            crl_check(&shared.signer, spec).err().unwrap_or_default(),
-        )),
+        (Parsed::Valid(_), _) if crl_error.is_some() => {
+            Err(IssuerError::new(crate::reasons::INVALID_SPEC, crl_error.unwrap_or_default()))
+        }
         (Parsed::Valid(spec), _) => {
             let issuer_ctx = IssuerContext {
                 scope: ctx.scope,

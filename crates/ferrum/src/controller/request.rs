@@ -19,7 +19,7 @@ use crate::backoff::RetryState;
 use crate::decision::{CheckedRequest, Decision, Gate, IssuerReadiness, decide, gate, issuer_readiness, waits_on};
 use crate::metrics::KindLabels;
 use crate::policy::IssuerPolicy;
-use crate::signer::{IssuerContext, SignRequest, Signer};
+use crate::signer::{SignRequest, Signer};
 
 /// Reconciles one request.
 pub(super) async fn reconcile<S: Signer>(
@@ -126,7 +126,7 @@ pub(super) async fn reconcile<S: Signer>(
                 template,
                 crl_distribution_point: distribution_point.as_deref(),
             };
-            let issuer_ctx = IssuerContext { scope: key.scope, name: &key.name, secret_namespace, spec };
+            let issuer_ctx = ctx.issuer_context(&key, spec);
             // A certificate signed before whose write conflicted is written now, never signed
             // twice (a request is signed at most once, contract row 2).
             let result = match ctx.unwritten(&uid) {

@@ -20,12 +20,12 @@ use crate::api::{CertificateRequest, Condition, ConditionStatus, IssuerScope, Wa
 use crate::backoff::to_time;
 use crate::decision::{IssuerKey, IssuerReadiness, issuer_readiness};
 use crate::metrics::{IssuerLabels, ResultLabels};
-use crate::revocation::publish::{CrlIssuer, PublishError, Published, issuer_label, publish, write_copy};
+use crate::revocation::publish::{CrlIssuer, PublishError, Published, publish, write_copy};
 use crate::revocation::reasons::{self, REVOKED_CONDITION};
 use crate::revocation::{
     Added, CertificateRevocation, CertificateRevocationSpec, Entry, Reason, from_unix, hex, parse_serial, unix,
 };
-use crate::signer::{IssuerContext, Signer};
+use crate::signer::Signer;
 use crate::x509::{LeafFacts, RevocationReason, issued_by};
 
 /// How often the leader looks at every issuer's CRL.
@@ -93,7 +93,7 @@ impl CrlBook {
     }
 }
 
-/// The issuer key and object of a cached issuer.
+/// The key of a cached issuer.
 fn key_of<T: Clone>(scope: IssuerScope, issuer: &WatchedIssuer<T>) -> IssuerKey {
     IssuerKey {
         scope,
@@ -105,45 +105,49 @@ fn key_of<T: Clone>(scope: IssuerScope, issuer: &WatchedIssuer<T>) -> IssuerKey 
     }
 }
 
-/// Signs and publishes an issuer's CRL with `change` applied, taking the issuer's turn.
+/// The issuer whose CRL is published: its spec's `crl` block and validity, checked.
+fn crl_issuer<'a, S: Signer>(
+    ctx: &'a Context<S>,
+    key: &'a IssuerKey,
+    spec: &'a S::Spec,
+) -> Result<CrlIssuer<'a, S::Spec>, PublishError> {
+    let broken = |reason: &'static str, message: String| PublishError::Broken { reason, message };
+    let crl = ctx.signer.revocation(spec).ok_or_else(|| {
+        broken(reasons::CRLS_NOT_ENABLED, format!("issuer {key} does not publish CRLs: give it a spec.crl block"))
+    })?;
+    let validity = crate::revocation::validity(crl).map_err(|m| broken(reasons::ISSUER_NOT_READY, m))?;
+    Ok(CrlIssuer {
+        kinds: &ctx.config.kinds,
+        issuer: ctx.issuer_context(key, spec),
+        crl,
+        validity,
+        store_namespace: &ctx.config.cluster_resource_namespace,
+    })
+}
+
+/// Signs and publishes an issuer's CRL with `change` applied, taking the issuer's turn. `ca` is
+/// the issuing CA certificate if the caller has just read it.
 async fn publish_for<S: Signer>(
     ctx: &Context<S>,
     key: &IssuerKey,
     issuer: &WatchedIssuer<S::Spec>,
     change: Option<(Vec<u8>, Entry)>,
+    ca: Option<Vec<u8>>,
 ) -> Result<Published, PublishError> {
-    let broken = |reason: &'static str, message: String| PublishError::Broken { reason, message };
-    let spec = issuer
-        .spec
-        .valid()
-        .ok_or_else(|| broken(reasons::ISSUER_NOT_READY, format!("issuer {key} has an invalid spec")))?;
-    let crl = ctx.signer.revocation(spec).ok_or_else(|| {
-        broken(reasons::CRLS_NOT_ENABLED, format!("issuer {key} does not publish CRLs: give it a spec.crl block"))
+    let spec = issuer.spec.valid().ok_or_else(|| PublishError::Broken {
+        reason: reasons::ISSUER_NOT_READY,
+        message: format!("issuer {key} has an invalid spec"),
     })?;
-    let validity = crate::revocation::validity(crl).map_err(|m| broken(reasons::ISSUER_NOT_READY, m))?;
-    let issuer_ctx = IssuerContext {
-        scope: key.scope,
-        name: &key.name,
-        secret_namespace: ctx.secret_namespace(key.scope, key.namespace.as_deref()),
-        spec,
-    };
+    let target = crl_issuer(ctx, key, spec)?;
+    let validity = target.validity;
     let lock = ctx.crls.lock(key);
     let _turn = lock.lock().await;
-    let ca = ctx.signer.issuing_certificate(&issuer_ctx).await.map_err(|e| PublishError::Retry(e.to_string()))?;
-    let target = CrlIssuer {
-        kinds: &ctx.config.kinds,
-        issuer: &issuer_ctx,
-        crl,
-        validity,
-        store_namespace: &ctx.config.cluster_resource_namespace,
+    let ca = match ca {
+        Some(ca) => ca,
+        None => ctx.signer.issuing_certificate(&target.issuer).await.map_err(|e| PublishError::Retry(e.to_string()))?,
     };
     let result =
         publish(&ctx.client, &ctx.signer, &target, change, SystemTime::now(), || ctx.may_write().is_ok()).await;
-    let labels = IssuerLabels {
-        kind: ctx.config.kinds.kind(key.scope).to_owned(),
-        namespace: key.namespace.clone().unwrap_or_default(),
-        name: key.name.clone(),
-    };
     match &result {
         Ok(published) => {
             if let Some(this_update) = published.this_update {
@@ -159,6 +163,11 @@ async fn publish_for<S: Signer>(
             }
         }
         Err(error) => {
+            let labels = IssuerLabels {
+                kind: ctx.config.kinds.kind(key.scope).to_owned(),
+                namespace: key.namespace.clone().unwrap_or_default(),
+                name: key.name.clone(),
+            };
             ctx.metrics.crl_failures.get_or_create(&labels).inc();
             let previous = ctx.crls.due(key);
             let message = error.to_string();
@@ -212,14 +221,8 @@ async fn retry_copy<S: Signer>(ctx: &Context<S>, key: &IssuerKey, issuer: &Watch
     let _turn = lock.lock().await;
     let Some(due) = ctx.crls.due(key) else { return };
     let Some(pending) = due.pending_copy.clone().filter(|p| p.tried.elapsed() >= FAILED_RETRY) else { return };
-    let Some(crl) = ctx.signer.revocation(spec) else { return };
-    let Ok(validity) = crate::revocation::validity(crl) else { return };
-    let secret_namespace = ctx.secret_namespace(key.scope, key.namespace.as_deref());
-    let issuer_ctx = IssuerContext { scope: key.scope, name: &key.name, secret_namespace, spec };
-    let store_namespace = &ctx.config.cluster_resource_namespace;
-    let target = CrlIssuer { kinds: &ctx.config.kinds, issuer: &issuer_ctx, crl, validity, store_namespace };
-    let ledger = crate::revocation::ledger_config_map_name(&ctx.config.kinds, key.scope, secret_namespace, &key.name);
-    let pending_copy = match write_copy(&ctx.client, &target, &ledger, &pending.pem).await {
+    let Ok(target) = crl_issuer(ctx, key, spec) else { return };
+    let pending_copy = match write_copy(&ctx.client, &target, &pending.pem).await {
         Ok(()) => {
             info!(issuer = %key, "the copy of the CRL for consumers is written");
             None
@@ -258,7 +261,8 @@ pub(crate) async fn refresh<S: Signer>(ctx: Arc<Context<S>>, shutdown: impl std:
                 present.push(key.clone());
                 if is_due(&ctx, &key, spec).await {
                     // One slow issuer (a token that does not answer) does not hold the others.
-                    let published = tokio::time::timeout(PUBLISH_TIMEOUT, publish_for(&ctx, &key, &issuer, None)).await;
+                    let published =
+                        tokio::time::timeout(PUBLISH_TIMEOUT, publish_for(&ctx, &key, &issuer, None, None)).await;
                     if published.is_err() {
                         warn!(issuer = %key, timeout = ?PUBLISH_TIMEOUT, "signing the CRL took too long; trying again later");
                         let message = format!("signing the CRL took longer than {PUBLISH_TIMEOUT:?}");
@@ -317,12 +321,7 @@ async fn is_due<S: Signer>(ctx: &Context<S>, key: &IssuerKey, spec: &S::Spec) ->
     if due.ca_checked.elapsed() < CA_CHECK_INTERVAL || due.last_failure.is_some() {
         return false;
     }
-    let issuer_ctx = IssuerContext {
-        scope: key.scope,
-        name: &key.name,
-        secret_namespace: ctx.secret_namespace(key.scope, key.namespace.as_deref()),
-        spec,
-    };
+    let issuer_ctx = ctx.issuer_context(key, spec);
     match ctx.signer.issuing_certificate(&issuer_ctx).await {
         Ok(ca) if ca != due.ca => {
             info!(issuer = %key, "the issuer's CA changed; signing its CRL with the new one");
@@ -358,8 +357,8 @@ struct Facts {
 /// What a revocation names, resolved.
 struct Target {
     key: IssuerKey,
-    /// The certificate (DER), unless named by serial.
-    leaf: Option<Vec<u8>>,
+    /// The certificate (DER) and its notAfter, unless named by serial.
+    leaf: Option<(Vec<u8>, SystemTime)>,
     serial: Vec<u8>,
     /// Described for messages.
     what: String,
@@ -430,7 +429,7 @@ async fn decide<S: Signer>(ctx: &Context<S>, revocation: &CertificateRevocation)
         Err(verdict) => return verdict,
     };
     let kinds = &ctx.config.kinds;
-    let label = issuer_label(kinds, target.key.scope, target.key.namespace.as_deref(), &target.key.name);
+    let label = format!("{}/{}", kinds.kind(target.key.scope), target.key);
     let Some(issuer) = ctx.issuer(&target.key) else {
         return waiting(
             reasons::ISSUER_NOT_FOUND,
@@ -459,12 +458,7 @@ async fn decide<S: Signer>(ctx: &Context<S>, revocation: &CertificateRevocation)
             Duration::from_secs(15),
         );
     }
-    let issuer_ctx = IssuerContext {
-        scope: target.key.scope,
-        name: &target.key.name,
-        secret_namespace: ctx.secret_namespace(target.key.scope, target.key.namespace.as_deref()),
-        spec: issuer_spec,
-    };
+    let issuer_ctx = ctx.issuer_context(&target.key, issuer_spec);
     let ca = match ctx.signer.issuing_certificate(&issuer_ctx).await {
         Ok(ca) => ca,
         Err(e) => {
@@ -476,17 +470,14 @@ async fn decide<S: Signer>(ctx: &Context<S>, revocation: &CertificateRevocation)
         }
     };
     let not_after = match &target.leaf {
-        Some(leaf) => {
+        Some((leaf, not_after)) => {
             if let Err(why) = issued_by(leaf, &ca) {
                 return refused(
                     reasons::NOT_ISSUED_BY_US,
                     format!("the certificate of {} was not signed by the CA of issuer {label}: {why}", target.what),
                 );
             }
-            match LeafFacts::parse(leaf) {
-                Ok(facts) => facts.not_after,
-                Err(e) => return refused(reasons::NOT_ISSUED_BY_US, format!("{}: {e}", target.what)),
-            }
+            *not_after
         }
         // A bare serial is kept until the CA itself expires.
         None => match LeafFacts::parse(&ca) {
@@ -524,7 +515,7 @@ async fn decide<S: Signer>(ctx: &Context<S>, revocation: &CertificateRevocation)
         namespace: revocation.metadata.namespace.clone().unwrap_or_default(),
         by: by.clone(),
     };
-    match publish_for(ctx, &target.key, &issuer, Some((target.serial.clone(), entry))).await {
+    match publish_for(ctx, &target.key, &issuer, Some((target.serial.clone(), entry)), Some(ca)).await {
         Ok(published) => match published.added {
             Some(Added::Present(existing)) if existing.by != by => {
                 facts.revoked_at = Some(from_unix(existing.revoked_at));
@@ -691,13 +682,13 @@ fn from_request<S: Signer>(
             ),
         ));
     }
-    let serial = facts.serial;
+    let (serial, not_after) = (facts.serial, facts.not_after);
     let key = IssuerKey {
         scope,
         namespace: (scope == IssuerScope::Namespaced).then(|| namespace.to_owned()),
         name: issuer_ref.name.clone(),
     };
-    Ok(Target { key, leaf: Some(leaf), serial, what })
+    Ok(Target { key, leaf: Some((leaf, not_after)), serial, what })
 }
 
 /// The first certificate (DER) of a PEM chain.
@@ -794,8 +785,9 @@ async fn write_status<S: Signer>(
     if unchanged {
         return Ok(());
     }
+    let ar = crate::revocation::api_resource(&ctx.config.kinds);
     let mut body = json!({
-        "apiVersion": crate::revocation::api_resource(&ctx.config.kinds).api_version,
+        "apiVersion": ar.api_version,
         "kind": crate::revocation::REVOCATION_KIND,
         "status": { "conditions": [condition] },
     });
@@ -808,7 +800,6 @@ async fn write_status<S: Signer>(
         }
     }
     ctx.may_write()?;
-    let ar = crate::revocation::api_resource(&ctx.config.kinds);
     let namespace = revocation.metadata.namespace.clone().unwrap_or_default();
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &namespace, &ar);
     let params = PatchParams::apply(&ctx.config.field_manager).force();
@@ -842,16 +833,30 @@ pub(crate) fn on_request_deleted<S: Signer>(ctx: Arc<Context<S>>, request: &Cert
     if !has_certificate || !ours || ctx.may_write().is_err() {
         return;
     }
+    // cert-manager deletes old revisions all the time: only issuers that ask go further.
+    let namespace = request.metadata.namespace.clone().unwrap_or_default();
+    let asks = |key: &IssuerKey| {
+        ctx.issuer(key).is_some_and(|issuer| {
+            let crl = issuer.spec.valid().and_then(|spec| ctx.signer.revocation(spec));
+            crl.is_some_and(|crl| crl.revoke_on_certificate_deletion)
+        })
+    };
+    let scope =
+        ctx.config.kinds.scope_of(request.spec.issuer_ref.group.as_deref(), request.spec.issuer_ref.kind.as_deref());
+    let key = scope.map(|scope| IssuerKey {
+        scope,
+        namespace: (scope == IssuerScope::Namespaced).then(|| namespace.clone()),
+        name: request.spec.issuer_ref.name.clone(),
+    });
+    if !key.as_ref().is_some_and(asks) {
+        return;
+    }
     let request = request.clone();
     tokio::spawn(async move {
-        let namespace = request.metadata.namespace.clone().unwrap_or_default();
         let what = format!("CertificateRequest {namespace}/{}", request.name_any());
         let Ok(target) = from_request(&ctx, &namespace, &request, what.clone()) else { return };
         let Some(issuer) = ctx.issuer(&target.key) else { return };
         let Some(spec) = issuer.spec.valid() else { return };
-        if !ctx.signer.revocation(spec).is_some_and(|crl| crl.revoke_on_certificate_deletion) {
-            return;
-        }
         // Only when the Certificate itself is gone or going.
         let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &namespace, &certificates());
         let gone = match api.get_opt(&owner.name).await {
@@ -867,30 +872,27 @@ pub(crate) fn on_request_deleted<S: Signer>(ctx: Arc<Context<S>>, request: &Cert
         if !gone {
             return;
         }
-        let issuer_ctx = IssuerContext {
-            scope: target.key.scope,
-            name: &target.key.name,
-            secret_namespace: ctx.secret_namespace(target.key.scope, target.key.namespace.as_deref()),
-            spec,
-        };
-        let (Some(leaf), Ok(ca)) = (target.leaf.as_ref(), ctx.signer.issuing_certificate(&issuer_ctx).await) else {
+        let issuer_ctx = ctx.issuer_context(&target.key, spec);
+        let (Some((leaf, not_after)), Ok(ca)) =
+            (target.leaf.as_ref(), ctx.signer.issuing_certificate(&issuer_ctx).await)
+        else {
             return;
         };
-        let Ok(facts) = LeafFacts::parse(leaf) else { return };
-        if issued_by(leaf, &ca).is_err() || facts.not_after < SystemTime::now() {
+        if issued_by(leaf, &ca).is_err() || *not_after < SystemTime::now() {
             return;
         }
         let entry = Entry {
             revoked_at: unix(SystemTime::now()),
             reason: RevocationReason::from(Reason::CessationOfOperation),
-            not_after: unix(facts.not_after),
+            not_after: unix(*not_after),
             namespace: namespace.clone(),
             by: BY_DELETION.into(),
         };
         // Tried a few times: nothing else will ask again, so a failure is said on the issuer.
         let mut failure = String::new();
         for attempt in 0..5u32 {
-            match publish_for(&ctx, &target.key, &issuer, Some((target.serial.clone(), entry.clone()))).await {
+            let change = Some((target.serial.clone(), entry.clone()));
+            match publish_for(&ctx, &target.key, &issuer, change, Some(ca.clone())).await {
                 Ok(published) => {
                     if published.added == Some(Added::New) {
                         count_revocation(&ctx, &target.key, "deletion");

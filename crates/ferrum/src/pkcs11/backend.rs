@@ -306,20 +306,16 @@ fn selectors(spec: &Pkcs11IssuerSpec) -> Result<(TokenSelector, KeySelector), Is
         _ => return Err(invalid("set exactly one of tokenLabel and slot")),
     };
     let id = match &spec.key_id {
-        Some(hex) => Some(decode_hex(hex).ok_or_else(|| invalid("keyId must be hexadecimal, two digits per byte"))?),
+        Some(hex) => Some(
+            crate::encoding::hex_decode(hex)
+                .ok_or_else(|| invalid("keyId must be hexadecimal, two digits per byte"))?,
+        ),
         None => None,
     };
     if spec.key_label.is_none() && id.is_none() {
         return Err(invalid("set keyLabel, keyId or both"));
     }
     Ok((token, KeySelector { label: spec.key_label.clone(), id }))
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.is_empty() || !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect()
 }
 
 /// Runs blocking PKCS#11 work on the blocking pool.

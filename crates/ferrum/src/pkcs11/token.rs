@@ -84,7 +84,7 @@ pub(crate) struct KeySelector {
 
 impl std::fmt::Display for KeySelector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let id = self.id.as_ref().map(|id| id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let id = self.id.as_deref().map(crate::encoding::hex_encode);
         match (&self.label, id) {
             (Some(label), Some(id)) => write!(f, "private key labelled {label:?} with ID {id}"),
             (Some(label), None) => write!(f, "private key labelled {label:?}"),

@@ -191,10 +191,7 @@ impl Ledger {
     }
 }
 
-/// Lower-case hexadecimal.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use crate::encoding::hex_encode as hex;
 
 /// A serial number written in hexadecimal (colons and spaces allowed, an optional `0x`):
 /// big-endian bytes without leading zero bytes.
@@ -204,8 +201,7 @@ pub(crate) fn parse_serial(text: &str) -> Result<Vec<u8>, String> {
         return Err("a serial number is hexadecimal digits (colons allowed)".into());
     }
     let padded = if digits.len() % 2 == 1 { format!("0{digits}") } else { digits };
-    let bytes: Vec<u8> =
-        (0..padded.len()).step_by(2).filter_map(|i| u8::from_str_radix(&padded[i..i + 2], 16).ok()).collect();
+    let bytes = crate::encoding::hex_decode(&padded).ok_or("a serial number is hexadecimal digits")?;
     let serial = crate::x509::trim_serial(&bytes);
     if serial.len() > MAX_SERIAL_BYTES {
         return Err(format!("a serial number has at most {MAX_SERIAL_BYTES} bytes"));

@@ -41,7 +41,7 @@ pub(crate) struct CrlIssuer<'a, T> {
     /// The kinds served (for the ConfigMap's labels and annotations).
     pub kinds: &'a IssuerKinds,
     /// The issuer, as the signer sees it.
-    pub issuer: &'a IssuerContext<'a, T>,
+    pub issuer: IssuerContext<'a, T>,
     /// Its `crl` block.
     pub crl: &'a CrlSpec,
     /// Its CRL validity (checked).
@@ -102,7 +102,7 @@ pub(crate) async fn publish<S: Signer>(
     now: SystemTime,
     fence: impl Fn() -> bool,
 ) -> Result<Published, PublishError> {
-    let issuer = target.issuer;
+    let issuer = &target.issuer;
     let namespace = target.store_namespace;
     let name = ledger_config_map_name(target.kinds, issuer.scope, issuer.secret_namespace, issuer.name);
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
@@ -215,7 +215,7 @@ pub(crate) async fn publish<S: Signer>(
         }
         Err(e) => return Err(PublishError::Retry(format!("writing ConfigMap {namespace}/{name}: {e}"))),
     }
-    let copy_error = write_copy(client, target, &name, &crl_pem).await.err().map(|e| (e, crl_pem));
+    let copy_error = write_copy(client, target, &crl_pem).await.err().map(|e| (e, crl_pem));
     Ok(Published {
         number: ledger.number,
         this_update: Some(this_update),
@@ -257,14 +257,11 @@ fn full(entries: usize, size: usize) -> PublishError {
 
 /// Writes `ca.crl` into the consumers' ConfigMap of the issuer's secret namespace (server-side
 /// apply, not forced: a `ca.crl` someone else manages is left alone and reported).
-pub(crate) async fn write_copy<T>(
-    client: &Client,
-    target: &CrlIssuer<'_, T>,
-    ledger_name: &str,
-    crl_pem: &str,
-) -> Result<(), String> {
-    let namespace = target.issuer.secret_namespace;
-    let name = config_map_name(target.crl, target.issuer.name);
+pub(crate) async fn write_copy<T>(client: &Client, target: &CrlIssuer<'_, T>, crl_pem: &str) -> Result<(), String> {
+    let issuer = &target.issuer;
+    let namespace = issuer.secret_namespace;
+    let name = config_map_name(target.crl, issuer.name);
+    let ledger_name = ledger_config_map_name(target.kinds, issuer.scope, namespace, issuer.name);
     if namespace == target.store_namespace && name == ledger_name {
         return Ok(());
     }
@@ -294,17 +291,22 @@ pub(crate) fn issuer_of(kinds: &IssuerKinds, cm: &ConfigMap) -> Option<(IssuerSc
     Some((scope, namespace, name))
 }
 
+/// The CRL a ledger ConfigMap holds: DER, and what it says about itself.
+pub(crate) fn crl_of(cm: &ConfigMap) -> Option<(Vec<u8>, CrlFacts)> {
+    let pem = cm.data.as_ref()?.get(CRL_KEY)?;
+    let der = CertificateRevocationListDer::from_pem_slice(pem.as_bytes()).ok()?.as_ref().to_vec();
+    let facts = CrlFacts::parse(&der).ok()?;
+    Some((der, facts))
+}
+
 /// Whether a ledger has nothing left to list at `now`: every entry past its certificate's
 /// expiry and one CRL validity (read from its CRL; the longest allowed if it has none). A ledger
 /// that does not read is never spent.
 pub(crate) fn spent(cm: &ConfigMap, now: SystemTime) -> bool {
     let Some(data) = cm.data.as_ref() else { return false };
     let Some(Ok(mut ledger)) = data.get(LEDGER_KEY).map(|text| Ledger::parse(text)) else { return false };
-    let grace = data
-        .get(CRL_KEY)
-        .and_then(|pem| CertificateRevocationListDer::from_pem_slice(pem.as_bytes()).ok())
-        .and_then(|der| CrlFacts::parse(der.as_ref()).ok())
-        .and_then(|facts| facts.next_update?.duration_since(facts.this_update).ok())
+    let grace = crl_of(cm)
+        .and_then(|(_, facts)| facts.next_update?.duration_since(facts.this_update).ok())
         .unwrap_or(super::MAX_CRL_VALIDITY);
     ledger.expire(now, grace);
     ledger.entries.is_empty()
@@ -338,14 +340,6 @@ fn read_ledger<T>(target: &CrlIssuer<'_, T>, cm: &ConfigMap, name: &str) -> Resu
             "the ledger in ConfigMap {namespace}/{name} does not read ({e}); it is not overwritten, as that could un-revoke certificates: repair it"
         ),
     })
-}
-
-/// The scope's kind, for messages.
-pub(crate) fn issuer_label(kinds: &IssuerKinds, scope: IssuerScope, namespace: Option<&str>, name: &str) -> String {
-    match (scope, namespace) {
-        (IssuerScope::Namespaced, Some(ns)) => format!("{}/{ns}/{name}", kinds.kind(scope)),
-        _ => format!("{}/{name}", kinds.kind(scope)),
-    }
 }
 
 #[cfg(test)]

@@ -21,16 +21,15 @@ use kube::Client;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use rustls_pki_types::CertificateRevocationListDer;
-use rustls_pki_types::pem::PemObject;
 use tracing::{debug, info, warn};
 
-use super::publish::CRL_KEY;
-use super::{crl_label, crl_path, kind_annotation, name_annotation, namespace_annotation};
-use crate::api::{IssuerKinds, IssuerScope};
+use super::publish::{crl_of, issuer_of};
+use super::{crl_label, crl_path};
+use crate::api::IssuerKinds;
+use crate::metrics::IssuerLabels;
 use crate::x509::CrlFacts;
 
 /// One CRL being served.
@@ -44,14 +43,6 @@ struct Served {
     der: Bytes,
     /// What it says about itself.
     facts: CrlFacts,
-}
-
-/// Labels of an issuer's CRL series.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct IssuerLabels {
-    kind: String,
-    namespace: String,
-    name: String,
 }
 
 /// The CRLs this replica serves, by the ConfigMap (namespace, name) they came from.
@@ -169,22 +160,14 @@ fn served(config: &CrlServerConfig, cm: &ConfigMap) -> Option<Served> {
     if cm.metadata.namespace.as_deref() != Some(config.cluster_resource_namespace.as_str()) {
         return None;
     }
-    let annotations = cm.metadata.annotations.as_ref()?;
-    let kind = annotations.get(&kind_annotation(&config.kinds))?;
-    let name = annotations.get(&name_annotation(&config.kinds))?;
-    let scope = config.kinds.scope_of(Some(&config.kinds.group), Some(kind))?;
-    let namespace = match scope {
-        IssuerScope::Namespaced => annotations.get(&namespace_annotation(&config.kinds))?.clone(),
-        IssuerScope::Cluster => String::new(),
-    };
-    let pem = cm.data.as_ref()?.get(CRL_KEY)?;
-    let der = CertificateRevocationListDer::from_pem_slice(pem.as_bytes()).ok()?;
-    let facts = CrlFacts::parse(der.as_ref()).ok()?;
-    debug!(kind, %namespace, name, entries = facts.entries, "CRL taken in");
+    let (scope, namespace, name) = issuer_of(&config.kinds, cm)?;
+    let namespace = namespace.unwrap_or_default();
+    let (der, facts) = crl_of(cm)?;
+    debug!(?scope, %namespace, %name, entries = facts.entries, "CRL taken in");
     Some(Served {
-        path: crl_path(&config.kinds, scope, &namespace, name),
-        issuer: IssuerLabels { kind: kind.clone(), namespace, name: name.clone() },
-        der: Bytes::copy_from_slice(der.as_ref()),
+        path: crl_path(&config.kinds, scope, &namespace, &name),
+        issuer: IssuerLabels { kind: config.kinds.kind(scope).to_owned(), namespace, name },
+        der: Bytes::from(der),
         facts,
     })
 }

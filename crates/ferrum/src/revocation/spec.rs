@@ -37,9 +37,9 @@ pub struct CrlSpec {
     /// seconds of a revocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validity: Option<String>,
-    /// The ConfigMap (in the issuer's secret namespace) that holds the CRL (`ca.crl`, PEM) and
-    /// the revocation ledger. Default `<issuer name>-crl`. Protect it as you protect the CA
-    /// Secret: it is the record of what was revoked.
+    /// The ConfigMap (in the issuer's secret namespace) that gets a copy of the CRL (`ca.crl`,
+    /// PEM) for consumers that read it from there. Default `<issuer name>-crl`. (The ledger, the
+    /// record of what was revoked, is kept in the cluster resource namespace.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 253),
