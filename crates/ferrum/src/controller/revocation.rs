@@ -515,7 +515,15 @@ async fn decide<S: Signer>(ctx: &Context<S>, revocation: &CertificateRevocation)
         namespace: revocation.metadata.namespace.clone().unwrap_or_default(),
         by: by.clone(),
     };
-    match publish_for(ctx, &target.key, &issuer, Some((target.serial.clone(), entry)), Some(ca)).await {
+    // Bounded: an apiserver or a token that does not answer must not hold a worker and the
+    // issuer's turn for long.
+    let change = Some((target.serial.clone(), entry));
+    let published = tokio::time::timeout(PUBLISH_TIMEOUT, publish_for(ctx, &target.key, &issuer, change, Some(ca)))
+        .await
+        .unwrap_or_else(|_| {
+            Err(PublishError::Retry(format!("publishing the CRL took longer than {PUBLISH_TIMEOUT:?}")))
+        });
+    match published {
         Ok(published) => match published.added {
             Some(Added::Present(existing)) if existing.by != by => {
                 facts.revoked_at = Some(from_unix(existing.revoked_at));
