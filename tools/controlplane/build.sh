@@ -11,9 +11,16 @@
 #   <dir>/crds/cert-manager.crds.yaml   cert-manager's CRDs, plain YAML
 #   <dir>/.complete            written once all of the above exist
 #
-# Each item that already exists is skipped; when <dir>/.complete exists the
-# script only prints <dir>. Progress goes to stderr; stdout gets exactly one
-# line, <dir> (so its last line is always the directory).
+# With --node, also the node's binaries, from the same wrapper module as
+# kube-apiserver (for a node that runs real pods; see README.md here):
+#
+#   <dir>/bin/kubelet, kube-proxy, kube-scheduler, kube-controller-manager
+#   <dir>/.node-complete       written once those exist too
+#
+# Each item that already exists is skipped; when <dir>/.complete (and, with
+# --node, <dir>/.node-complete) exists the script only prints <dir>. Progress
+# goes to stderr; stdout gets exactly one line, <dir> (so its last line is
+# always the directory).
 #
 # Needs Go >= the go directive of the wrapper modules (1.26.0) and the Go
 # module proxy (or a warm module cache). Never downloads a Go toolchain.
@@ -34,7 +41,16 @@ crds="$dir/crds"
 
 log() { echo "controlplane: $*" >&2; }
 
-if [[ -f "$dir/.complete" ]]; then
+node=false
+case "${1:-}" in
+    --node) node=true ;;
+    "") ;;
+    *) log "usage: $0 [--node]"; exit 2 ;;
+esac
+# done_already: everything asked for is built.
+done_already() { [[ -f "$dir/.complete" ]] && { ! $node || [[ -f "$dir/.node-complete" ]]; }; }
+
+if done_already; then
     echo "$dir"
     exit 0
 fi
@@ -50,7 +66,7 @@ if command -v flock >/dev/null; then
         log "another build.sh is building $dir; waiting for it..."
         flock 9
     fi
-    if [[ -f "$dir/.complete" ]]; then
+    if done_already; then
         echo "$dir"
         exit 0
     fi
@@ -100,6 +116,11 @@ build etcd etcd go.etcd.io/etcd/server/v3 "-s -w"
 check_module kubernetes k8s.io/kubernetes "$KUBERNETES_VERSION"
 build kube-apiserver kubernetes k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags" "cold build takes minutes"
 build kubectl kubernetes k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
+if $node; then
+    for cmd in kubelet kube-proxy kube-scheduler kube-controller-manager; do
+        build "$cmd" kubernetes "k8s.io/kubernetes/cmd/$cmd" "$kube_ldflags" "for the node"
+    done
+fi
 
 check_module cm-runner github.com/cert-manager/cert-manager "$CERT_MANAGER_VERSION"
 build cm-runner cm-runner . \
@@ -166,5 +187,11 @@ done
     cat "$here/versions.env"
     echo "# built $(date -u +%Y-%m-%dT%H:%M:%SZ) with $(go version)"
 } >"$dir/.complete"
+if $node; then
+    for f in kubelet kube-proxy kube-scheduler kube-controller-manager; do
+        [[ -x "$bin/$f" ]] || { log "missing $bin/$f"; exit 1; }
+    done
+    cp "$dir/.complete" "$dir/.node-complete"
+fi
 log "control plane complete in $((SECONDS - total_start))s: $dir"
 echo "$dir"
