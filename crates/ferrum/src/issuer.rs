@@ -38,6 +38,11 @@ pub struct FerrumIssuerSpec {
     /// ConfigMap, listing what `CertificateRevocation` objects revoke. Not a backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crl: Option<CrlSpec>,
+    /// How the issuer hands out its roots when its CA changes: `status.ca` of each request
+    /// carries the current root and every earlier one still needed (`mode: Overlap`, the
+    /// default) or the current one only (`Current`); optionally a ConfigMap with that bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<crate::trust::TrustBundleSpec>,
 }
 
 impl FerrumIssuerSpec {
@@ -122,6 +127,10 @@ impl Signer for FerrumSigner {
 
     fn revocation<'a>(&self, spec: &'a FerrumIssuerSpec) -> Option<&'a CrlSpec> {
         spec.crl.as_ref()
+    }
+
+    fn trust_bundle<'a>(&self, spec: &'a FerrumIssuerSpec) -> Option<&'a crate::trust::TrustBundleSpec> {
+        spec.ca_bundle.as_ref()
     }
 
     async fn issuing_certificate(&self, issuer: &IssuerContext<'_, FerrumIssuerSpec>) -> Result<Vec<u8>, SignError> {

@@ -31,6 +31,7 @@ mod reasons;
 pub mod revocation;
 pub mod runtime;
 mod signer;
+pub mod trust;
 pub mod x509;
 
 pub use api::{

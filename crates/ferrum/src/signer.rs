@@ -136,6 +136,9 @@ pub struct Health {
     pub warnings: Vec<Warning>,
     /// When the backend stops being usable (e.g. the CA's notAfter), for metrics and events.
     pub expires: Option<std::time::SystemTime>,
+    /// The root (DER) of the chain the issuer signs under now: with `expires`, what the
+    /// issuer's trust bundle remembers (see [`crate::trust`]).
+    pub root: Option<Vec<u8>>,
 }
 
 impl Health {
@@ -153,6 +156,12 @@ impl Health {
     /// Records when the backend stops being usable.
     pub fn expiring_at(mut self, when: std::time::SystemTime) -> Self {
         self.expires = Some(when);
+        self
+    }
+
+    /// Records the root the issuer signs under.
+    pub fn with_root(mut self, root_der: impl Into<Vec<u8>>) -> Self {
+        self.root = Some(root_der.into());
         self
     }
 }
@@ -260,6 +269,12 @@ pub trait Signer: Send + Sync + 'static {
     /// revoke what `CertificateRevocation` objects name, sign CRLs with
     /// [`Signer::sign_crl`] and serve them. By default, none.
     fn revocation<'a>(&self, _spec: &'a Self::Spec) -> Option<&'a CrlSpec> {
+        None
+    }
+
+    /// How the issuer hands out its roots (see [`crate::trust`]). `None`, the default: the
+    /// overlapping bundle in `status.ca`, no ConfigMap.
+    fn trust_bundle<'a>(&self, _spec: &'a Self::Spec) -> Option<&'a crate::trust::TrustBundleSpec> {
         None
     }
 

@@ -15,5 +15,6 @@ mod pkcs11;
 mod policy;
 mod requests;
 mod revocation;
+mod rotation;
 mod shutdown;
 mod support;

@@ -36,13 +36,21 @@ pub struct IssuerStatus {
     /// The issuer's request policy in one line (see [`crate::policy`]), as last checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// The roots this issuer has signed under that are still needed, the current one first
+    /// (see [`crate::trust`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ca_generations: Vec<crate::trust::CaGeneration>,
 }
 
 /// Read leniently (field by field, see `api::lenient`): never fails.
 impl<'de> Deserialize<'de> for IssuerStatus {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut f = Fields::new("status", any_value(d)?);
-        Ok(Self { conditions: Condition::read_list(f.raw("conditions")), policy: f.take("policy") })
+        Ok(Self {
+            conditions: Condition::read_list(f.raw("conditions")),
+            policy: f.take("policy"),
+            ca_generations: f.take("caGenerations").unwrap_or_default(),
+        })
     }
 }
 

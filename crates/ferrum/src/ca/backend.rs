@@ -238,7 +238,8 @@ impl Signer for CaSigner {
             Err(LoadError::Transient(message)) => return Err(IssuerError::transient(SECRET_UNREADABLE, message)),
         };
         let not_after = ca.bundle.issuing().not_after;
-        Ok(ca_health("Signing CA verified", not_after, issuer.secret_namespace, &spec.secret_name))
+        Ok(ca_health("Signing CA verified", not_after, issuer.secret_namespace, &spec.secret_name)
+            .with_root(ca.bundle.root().der()))
     }
 
     async fn sign(

@@ -115,10 +115,33 @@ pub(super) async fn reconcile<S: Signer>(
         Ok(health) => Ok(health.message.as_str()),
         Err(e) => Err((e.reason.as_str(), e.message.as_str())),
     };
-    if write(shared, ctx.scope, &issuer, ready, summary.as_deref()).await? {
+    // The roots it has signed under (see `crate::trust`), when the backend says which.
+    let now = std::time::SystemTime::now();
+    let generations = match &result {
+        Ok(health) => match (&health.root, health.expires) {
+            (Some(root), Some(expires)) => {
+                let previous = issuer.status.as_ref().map(|s| s.ca_generations.as_slice()).unwrap_or_default();
+                Some(crate::trust::next_generations(previous, root, expires, now))
+            }
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    if write(shared, ctx.scope, &issuer, ready, summary.as_deref(), generations.as_deref()).await? {
         match &result {
             Ok(_) => info!(issuer = %issuer.name_any(), "issuer ready"),
             Err(e) => warn!(issuer = %issuer.name_any(), reason = %e.reason, message = %e.message, "issuer not ready"),
+        }
+    }
+    if let (Ok(health), Some(generations), Some(spec)) = (&result, &generations, issuer.spec.valid())
+        && let Some(name) = shared.signer.trust_bundle(spec).and_then(|b| b.config_map_name.as_deref())
+        && let Some(root) = &health.root
+    {
+        let namespace = shared.secret_namespace(ctx.scope, issuer.metadata.namespace.as_deref());
+        let current = crate::encoding::pem_encode("CERTIFICATE", root);
+        let bundle = crate::trust::bundle(&current, generations, now);
+        if let Err(error) = publish_bundle(shared, namespace, name, &bundle).await {
+            warn!(issuer = %issuer.name_any(), %error, "the CA bundle ConfigMap was not written");
         }
     }
     let labels = IssuerLabels {
@@ -188,13 +211,30 @@ async fn write<S: Signer>(
     issuer: &WatchedIssuer<S::Spec>,
     ready: Result<&str, (&str, &str)>,
     policy: Option<&str>,
+    generations: Option<&[crate::trust::CaGeneration]>,
 ) -> Result<bool, Error> {
     let kinds = &ctx.config.kinds;
-    let Some(patch) = issuer_status_patch(kinds, scope, issuer, ready, policy, Time(Timestamp::now())) else {
+    let now = Time(Timestamp::now());
+    let Some(patch) = issuer_status_patch(kinds, scope, issuer, ready, policy, generations, now) else {
         return Ok(false);
     };
     write_issuer_status(ctx, scope, issuer, patch).await?;
     Ok(true)
+}
+
+/// Writes an issuer's trust bundle into ConfigMap `namespace/name` (`ca.crt`), server-side
+/// apply, not forced: a `ca.crt` someone else manages is left alone.
+async fn publish_bundle<S: Signer>(ctx: &Context<S>, namespace: &str, name: &str, bundle: &str) -> Result<(), Error> {
+    ctx.may_write()?;
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"ca.crt": bundle},
+    });
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+    api.patch(name, &PatchParams::apply(&ctx.config.field_manager), &Patch::Apply(body)).await?;
+    Ok(())
 }
 
 /// Applies an issuer status patch.

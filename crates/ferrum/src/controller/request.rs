@@ -141,6 +141,14 @@ pub(super) async fn reconcile<S: Signer>(
                     // What the policy changed is said with what the signer changed.
                     if let Ok(signed) = &mut result {
                         signed.warnings.splice(0..0, warnings.iter().cloned());
+                        // The roots clients need: the current one and, unless the issuer asks
+                        // for the current one only, every earlier one still needed.
+                        let mode = ctx.signer.trust_bundle(spec).map(|b| b.mode).unwrap_or_default();
+                        if mode == crate::trust::BundleMode::Overlap {
+                            let generations =
+                                issuer.status.as_ref().map(|s| s.ca_generations.as_slice()).unwrap_or_default();
+                            signed.ca_pem = crate::trust::bundle(&signed.ca_pem, generations, SystemTime::now());
+                        }
                     }
                     ctx.metrics
                         .signing_seconds

@@ -104,17 +104,25 @@ pub(crate) fn issuer_status_patch<S: Clone>(
     issuer: &Issuer<S>,
     ready: Result<&str, (&str, &str)>,
     policy: Option<&str>,
+    generations: Option<&[crate::trust::CaGeneration]>,
     now: Time,
 ) -> Option<Value> {
     let previous = issuer.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == reasons::READY));
     let previous_policy = issuer.status.as_ref().and_then(|s| s.policy.as_deref());
+    // Server-side apply drops what Ferrum no longer sends: the generations are always sent,
+    // the previous ones when this write has none of its own.
+    let previous_generations = issuer.status.as_ref().map(|s| s.ca_generations.as_slice()).unwrap_or_default();
+    let generations = generations.unwrap_or(previous_generations);
     let (status, reason, message) = match ready {
         Ok(message) => (ConditionStatus::True, reasons::CHECKED, message),
         Err((reason, message)) => (ConditionStatus::False, reason, message),
     };
     let generation = issuer.metadata.generation;
     let condition = Condition::transition(reasons::READY, status, reason, message, generation, previous, now);
-    if previous.is_some_and(|p| p.same_meaning(&condition)) && previous_policy == policy {
+    if previous.is_some_and(|p| p.same_meaning(&condition))
+        && previous_policy == policy
+        && previous_generations == generations
+    {
         return None;
     }
     let mut metadata = json!({ "name": issuer.metadata.name, "resourceVersion": issuer.metadata.resource_version });
@@ -124,6 +132,9 @@ pub(crate) fn issuer_status_patch<S: Clone>(
     let mut status = json!({ "conditions": [condition] });
     if let Some(policy) = policy {
         status["policy"] = json!(policy);
+    }
+    if !generations.is_empty() {
+        status["caGenerations"] = json!(generations);
     }
     Some(json!({
         "apiVersion": format!("{}/{}", kinds.group, kinds.version),
@@ -206,5 +217,43 @@ mod tests {
         assert_eq!(changed["status"]["conditions"][0]["lastTransitionTime"], json!("1970-01-01T00:00:05Z"));
         let failed = request_status_patch(&cr, &Outcome::Failed("x".into()), None, at(9)).unwrap();
         assert_eq!(failed["status"]["conditions"][0]["lastTransitionTime"], json!("1970-01-01T00:00:05Z"));
+    }
+
+    /// Server-side apply drops what Ferrum stops sending: every issuer status write carries the
+    /// CA generations (new ones, else the previous), and a write that changes only them is made.
+    #[test]
+    fn issuer_patches_always_carry_the_ca_generations() {
+        let kinds = crate::issuer::kinds();
+        let generation = crate::trust::CaGeneration {
+            fingerprint: "aa".into(),
+            certificate: "PEM".into(),
+            leaves_expire_by: "2030-01-01T00:00:00Z".into(),
+            superseded_at: None,
+        };
+        let ready = Condition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            reason: Some("Checked".into()),
+            message: Some("ok".into()),
+            last_transition_time: Some(at(1)),
+            observed_generation: Some(1),
+        };
+        let mut issuer: Issuer<()> = Issuer::new("ca", &kinds.api_resource(IssuerScope::Namespaced), ());
+        issuer.metadata.generation = Some(1);
+        issuer.status = Some(crate::api::IssuerStatus {
+            conditions: vec![ready],
+            ca_generations: vec![generation.clone()],
+            ..Default::default()
+        });
+        let patch = |generations: Option<&[crate::trust::CaGeneration]>, ready: Result<&str, (&str, &str)>| {
+            issuer_status_patch(&kinds, IssuerScope::Namespaced, &issuer, ready, None, generations, at(2))
+        };
+        assert_eq!(patch(None, Ok("ok")), None, "nothing changed");
+        let broken = patch(None, Err(("SecretNotFound", "gone"))).expect("a write");
+        assert_eq!(broken["status"]["caGenerations"], json!([generation]), "the previous generations kept");
+        let second = crate::trust::CaGeneration { fingerprint: "bb".into(), ..generation.clone() };
+        let both = [second.clone(), generation.clone()];
+        let rotated = patch(Some(&both), Ok("ok")).expect("a write for the generations alone");
+        assert_eq!(rotated["status"]["caGenerations"], json!(both));
     }
 }

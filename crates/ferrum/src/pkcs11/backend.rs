@@ -187,7 +187,8 @@ impl Pkcs11Signer {
         };
         let token = &loaded.key.token;
         let message = format!("Signing CA verified; its key is on token {:?}", token.label());
-        let health = ca_health(&message, loaded.bundle.issuing().not_after(), namespace, &spec.certificate_secret_name);
+        let health = ca_health(&message, loaded.bundle.issuing().not_after(), namespace, &spec.certificate_secret_name)
+            .with_root(loaded.bundle.root().der());
         if !loaded.extractable {
             return Ok(health);
         }
