@@ -32,7 +32,19 @@ const CLUSTER_RIGHTS: &[(&str, &[&str], &[&str])] = &[
     ("ferrum.dev", &["certificaterevocations/status"], &["patch"]),
     ("cert-manager.io", &["certificates"], &["get"]),
     ("", &["configmaps"], &["create", "patch"]),
+    ("certificates.k8s.io", &["clustertrustbundles"], &["create", "patch"]),
 ];
+
+/// A rule limited to named objects: (API group, resources, verbs, names).
+type NamedRule = (&'static str, &'static [&'static str], &'static [&'static str], &'static [&'static str]);
+
+/// Rights of Ferrum's ClusterRole limited to named objects.
+const NAMED_CLUSTER_RIGHTS: &[NamedRule] = &[(
+    "certificates.k8s.io",
+    &["signers"],
+    &["attest"],
+    &["ferrumissuers.ferrum.dev/*", "ferrumclusterissuers.ferrum.dev/*"],
+)];
 
 // ---------------------------------------------------------------------------------------------
 // The tests.
@@ -298,7 +310,8 @@ fn the_binary_accepts_the_rendered_args() {
 fn cluster_role_grants_exactly_the_reviewed_rights() {
     let docs = render(&[]);
     let role = find(&docs, "ClusterRole", "ferrum");
-    let want = expand(CLUSTER_RIGHTS.iter().map(|(g, r, v)| (*g, *r, *v, &[][..])));
+    let mut want = expand(CLUSTER_RIGHTS.iter().map(|(g, r, v)| (*g, *r, *v, &[][..])));
+    want.extend(expand(NAMED_CLUSTER_RIGHTS.iter().copied()));
     assert_eq!(rights(role), want, "the chart's ClusterRole differs from CLUSTER_RIGHTS");
 
     // deploy/rbac/clusterrole.yaml predates the chart; while it exists it must not drift.

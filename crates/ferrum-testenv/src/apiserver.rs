@@ -101,6 +101,9 @@ pub(crate) async fn start_apiserver(
             .arg(format!("--service-account-key-file={}", pki.service_account_public_key.display()))
             .arg(format!("--service-account-signing-key-file={}", pki.service_account_key.display()))
             .arg("--disable-admission-plugins=ServiceAccount")
+            // ClusterTrustBundles (certificates.k8s.io/v1beta1) are served on 1.36 only with both.
+            .arg("--runtime-config=certificates.k8s.io/v1beta1=true")
+            .arg("--feature-gates=ClusterTrustBundle=true")
             .arg(format!("--service-cluster-ip-range={}", settings.service_cluster_ip_range))
             .arg(format!("--cert-dir={}", settings.cert_dir.display()))
             .args(settings.extra_args);

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use ferrum::IssuerScope;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::json;
 
 use crate::flow::{certificate_ready, create_certificate, secret_data};
@@ -84,6 +86,28 @@ async fn a_replaced_ca_leaves_a_bundle_that_trusts_old_and_new_leaves() {
         let (ok, out) = verifies(configmap.as_bytes(), leaf);
         assert!(ok, "the {name} leaf against the ConfigMap: {out}");
     }
+    // The same bundle as a ClusterTrustBundle linked to the issuer's signer name (this control
+    // plane serves certificates.k8s.io/v1beta1 with the ClusterTrustBundle feature gate).
+    let gvk = GroupVersionKind::gvk("certificates.k8s.io", "v1beta1", "ClusterTrustBundle");
+    let bundles: Api<DynamicObject> =
+        Api::all_with(h.client.clone(), &ApiResource::from_gvk_with_plural(&gvk, "clustertrustbundles"));
+    let signer = format!("ferrumissuers.ferrum.dev/{}.ca", h.ns);
+    let name = format!("ferrumissuers.ferrum.dev:{}.ca:roots", h.ns);
+    let trust_bundle = eventually("the ClusterTrustBundle holds both roots", Duration::from_secs(30), || async {
+        let object = bundles.get(&name).await.ok()?;
+        let spec = object.data.get("spec")?.clone();
+        let pem = spec["trustBundle"].as_str()?.to_owned();
+        (spec["signerName"] == json!(signer) && pem_certs(pem.as_bytes()).len() == 2).then_some(pem)
+    })
+    .await;
+    for (which, leaf) in [("old", &old_leaf), ("new", &new_leaf)] {
+        let (ok, out) = verifies(trust_bundle.as_bytes(), leaf);
+        assert!(ok, "the {which} leaf against the ClusterTrustBundle: {out}");
+    }
+    let status = issuers.get("ca").await.expect("issuer").status.expect("status");
+    let said = status.cluster_trust_bundle.unwrap_or_default();
+    assert!(said.contains(&format!("published as ClusterTrustBundle {name}")), "{said}");
+
     let current_only = secret_data(&h, "new-current-tls", "ca.crt").await;
     assert_eq!(pem_certs(&current_only), pem_certs(second.cert_pem.as_bytes()), "mode Current: the new root only");
     let (ok, _) = verifies(&current_only, &old_leaf);

@@ -40,6 +40,9 @@ pub struct IssuerStatus {
     /// (see [`crate::trust`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ca_generations: Vec<crate::trust::CaGeneration>,
+    /// Where the issuer's roots are published as a ClusterTrustBundle, or why they are not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_trust_bundle: Option<String>,
 }
 
 /// Read leniently (field by field, see `api::lenient`): never fails.
@@ -50,6 +53,7 @@ impl<'de> Deserialize<'de> for IssuerStatus {
             conditions: Condition::read_list(f.raw("conditions")),
             policy: f.take("policy"),
             ca_generations: f.take("caGenerations").unwrap_or_default(),
+            cluster_trust_bundle: f.take("clusterTrustBundle"),
         })
     }
 }

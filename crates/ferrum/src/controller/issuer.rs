@@ -16,12 +16,12 @@ use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
 use super::context::Context;
-use super::status::issuer_status_patch;
+use super::status::{TrustStatus, issuer_status_patch};
 use crate::Error;
 use crate::api::{IssuerScope, Parsed, WatchedIssuer};
 use crate::metrics::IssuerLabels;
 use crate::policy::{CompiledPolicy, InvalidPolicy};
-use crate::signer::{IssuerContext, IssuerError, Signer};
+use crate::signer::{Health, IssuerContext, IssuerError, Signer};
 
 /// The context of one scope's controller.
 pub(super) struct Scoped<S: Signer> {
@@ -127,12 +127,6 @@ pub(super) async fn reconcile<S: Signer>(
         },
         Err(_) => None,
     };
-    if write(shared, ctx.scope, &issuer, ready, summary.as_deref(), generations.as_deref()).await? {
-        match &result {
-            Ok(_) => info!(issuer = %issuer.name_any(), "issuer ready"),
-            Err(e) => warn!(issuer = %issuer.name_any(), reason = %e.reason, message = %e.message, "issuer not ready"),
-        }
-    }
     if let (Ok(health), Some(generations), Some(spec)) = (&result, &generations, issuer.spec.valid())
         && let Some(name) = shared.signer.trust_bundle(spec).and_then(|b| b.config_map_name.as_deref())
         && let Some(root) = &health.root
@@ -142,6 +136,23 @@ pub(super) async fn reconcile<S: Signer>(
         let bundle = crate::trust::bundle(&current, generations, now);
         if let Err(error) = publish_bundle(shared, namespace, name, &bundle).await {
             warn!(issuer = %issuer.name_any(), %error, "the CA bundle ConfigMap was not written");
+        }
+    }
+    // Every issuer's roots as a ClusterTrustBundle, where the apiserver serves them.
+    let cluster_trust_bundle = match (&result, &generations) {
+        (Ok(Health { root: Some(root), .. }), Some(generations)) => {
+            let current = crate::encoding::pem_encode("CERTIFICATE", root);
+            let bundle = crate::trust::bundle(&current, generations, now);
+            Some(publish_cluster_trust_bundle(shared, ctx.scope, &issuer, &bundle).await)
+        }
+        _ => None,
+    };
+    let trust =
+        TrustStatus { generations: generations.as_deref(), cluster_trust_bundle: cluster_trust_bundle.as_deref() };
+    if write(shared, ctx.scope, &issuer, ready, summary.as_deref(), trust).await? {
+        match &result {
+            Ok(_) => info!(issuer = %issuer.name_any(), "issuer ready"),
+            Err(e) => warn!(issuer = %issuer.name_any(), reason = %e.reason, message = %e.message, "issuer not ready"),
         }
     }
     let labels = IssuerLabels {
@@ -211,11 +222,10 @@ async fn write<S: Signer>(
     issuer: &WatchedIssuer<S::Spec>,
     ready: Result<&str, (&str, &str)>,
     policy: Option<&str>,
-    generations: Option<&[crate::trust::CaGeneration]>,
+    trust: TrustStatus<'_>,
 ) -> Result<bool, Error> {
     let kinds = &ctx.config.kinds;
-    let now = Time(Timestamp::now());
-    let Some(patch) = issuer_status_patch(kinds, scope, issuer, ready, policy, generations, now) else {
+    let Some(patch) = issuer_status_patch(kinds, scope, issuer, ready, policy, trust, Time(Timestamp::now())) else {
         return Ok(false);
     };
     write_issuer_status(ctx, scope, issuer, patch).await?;
@@ -235,6 +245,57 @@ async fn publish_bundle<S: Signer>(ctx: &Context<S>, namespace: &str, name: &str
     let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
     api.patch(name, &PatchParams::apply(&ctx.config.field_manager), &Patch::Apply(body)).await?;
     Ok(())
+}
+
+/// The signer name of an issuer (the contract's section 4):
+/// `<plural>.<group>/<namespace>.<name>`, or `<plural>.<group>/<name>` for a cluster issuer.
+fn signer_name<T: Clone>(kinds: &crate::api::IssuerKinds, scope: IssuerScope, issuer: &WatchedIssuer<T>) -> String {
+    let plural = kinds.api_resource(scope).plural;
+    match scope {
+        IssuerScope::Namespaced => {
+            format!("{plural}.{}/{}.{}", kinds.group, issuer.namespace().unwrap_or_default(), issuer.name_any())
+        }
+        IssuerScope::Cluster => format!("{plural}.{}/{}", kinds.group, issuer.name_any()),
+    }
+}
+
+/// Publishes `bundle` as the ClusterTrustBundle linked to the issuer's signer name (named
+/// `<signer name, / as :>:roots`); returns what the issuer's status says about it.
+async fn publish_cluster_trust_bundle<S: Signer>(
+    ctx: &Context<S>,
+    scope: IssuerScope,
+    issuer: &WatchedIssuer<S::Spec>,
+    bundle: &str,
+) -> String {
+    let signer = signer_name(&ctx.config.kinds, scope, issuer);
+    let name = format!("{}:roots", signer.replace('/', ":"));
+    if ctx.may_write().is_err() {
+        return format!("ClusterTrustBundle {name}: not written (not the leader)");
+    }
+    let gvk = kube::core::GroupVersionKind::gvk("certificates.k8s.io", "v1beta1", "ClusterTrustBundle");
+    let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, "clustertrustbundles");
+    let api: Api<kube::api::DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
+    let body = serde_json::json!({
+        "apiVersion": "certificates.k8s.io/v1beta1",
+        "kind": "ClusterTrustBundle",
+        "metadata": {"name": name},
+        "spec": {"signerName": signer, "trustBundle": bundle},
+    });
+    let written = api.patch(&name, &PatchParams::apply(&ctx.config.field_manager).force(), &Patch::Apply(body)).await;
+    bundle_outcome(written.map(|_| ()), &name, &signer)
+}
+
+/// What the issuer's status says after publishing its ClusterTrustBundle: where, or why not —
+/// an apiserver that does not serve them is said, not an error.
+fn bundle_outcome(written: Result<(), kube::Error>, name: &str, signer: &str) -> String {
+    match written {
+        Ok(()) => format!("published as ClusterTrustBundle {name} (signer {signer})"),
+        Err(kube::Error::Api(status)) if status.code == 404 => "not published: this apiserver does not serve \
+             ClusterTrustBundles (certificates.k8s.io/v1beta1 needs --runtime-config and the ClusterTrustBundle \
+             feature gate)"
+            .to_owned(),
+        Err(error) => format!("ClusterTrustBundle {name} not written: {error}"),
+    }
 }
 
 /// Applies an issuer status patch.
@@ -276,7 +337,7 @@ pub(super) fn error_policy<S: Signer>(
 
 #[cfg(test)]
 mod tests {
-    use super::{check_not_made, uses_secret};
+    use super::{bundle_outcome, check_not_made, uses_secret};
     use crate::api::{Condition, IssuerKinds, IssuerStatus, Parsed, WatchedIssuer};
     use crate::signer::{Health, IssuerError};
 
@@ -305,5 +366,21 @@ mod tests {
         assert!(!uses_secret("ns", &names, "other", "ca"), "a Secret of the same name elsewhere");
         assert!(!uses_secret("ns", &names, "ns", "other"), "another Secret");
         assert!(!uses_secret("ns", &[], "ns", "ca"), "an issuer whose spec names no Secret (or cannot be read)");
+    }
+
+    #[test]
+    fn an_apiserver_without_cluster_trust_bundles_is_said_not_an_error() {
+        let status = |code: u16| {
+            Err(kube::Error::Api(kube::core::Status::failure("not here", "NotFound").with_code(code).boxed()))
+        };
+        let said = bundle_outcome(status(404), "s:x:roots", "s/x");
+        assert!(said.starts_with("not published: this apiserver does not serve ClusterTrustBundles"), "{said}");
+        assert!(
+            bundle_outcome(status(403), "s:x:roots", "s/x").starts_with("ClusterTrustBundle s:x:roots not written")
+        );
+        assert_eq!(
+            bundle_outcome(Ok(()), "s:x:roots", "s/x"),
+            "published as ClusterTrustBundle s:x:roots (signer s/x)"
+        );
     }
 }

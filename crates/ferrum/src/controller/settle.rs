@@ -175,8 +175,15 @@ pub(crate) fn settle_signing<S: Clone>(attempt: &Attempt<'_, S>, result: Result<
             let broken = Err((error.reason.as_str(), error.message.as_str()));
             // The policy summary stays as the issuer's last check wrote it.
             let policy = attempt.issuer.status.as_ref().and_then(|s| s.policy.as_deref());
-            let issuer_patch =
-                issuer_status_patch(attempt.kinds, attempt.key.scope, attempt.issuer, broken, policy, None, time(now));
+            let issuer_patch = issuer_status_patch(
+                attempt.kinds,
+                attempt.key.scope,
+                attempt.issuer,
+                broken,
+                policy,
+                Default::default(),
+                time(now),
+            );
             let kind = attempt.kinds.kind(attempt.key.scope);
             let message =
                 format!("Referenced {kind} {} is not ready: {}: {}", attempt.key, error.reason, error.message);

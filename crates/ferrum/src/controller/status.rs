@@ -43,6 +43,16 @@ pub(crate) const ISSUED_MESSAGE: &str = "Certificate fetched from issuer success
 /// Message of a denied request.
 pub(crate) const DENIED_MESSAGE: &str = "The CertificateRequest was denied by an approval controller";
 
+/// What an issuer status write says about the issuer's roots (see [`crate::trust`]); `None`
+/// fields keep what the status says.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TrustStatus<'a> {
+    /// The CA generations after this check.
+    pub(crate) generations: Option<&'a [crate::trust::CaGeneration]>,
+    /// Where the roots are published as a ClusterTrustBundle, or why not.
+    pub(crate) cluster_trust_bundle: Option<&'a str>,
+}
+
 /// The apply body for a request, or `None` if its status already says this.
 ///
 /// Carries only Ferrum's fields (its Ready condition, the retry condition `retry` if given,
@@ -104,15 +114,18 @@ pub(crate) fn issuer_status_patch<S: Clone>(
     issuer: &Issuer<S>,
     ready: Result<&str, (&str, &str)>,
     policy: Option<&str>,
-    generations: Option<&[crate::trust::CaGeneration]>,
+    trust: TrustStatus<'_>,
     now: Time,
 ) -> Option<Value> {
+    let TrustStatus { generations, cluster_trust_bundle } = trust;
     let previous = issuer.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == reasons::READY));
     let previous_policy = issuer.status.as_ref().and_then(|s| s.policy.as_deref());
     // Server-side apply drops what Ferrum no longer sends: the generations are always sent,
     // the previous ones when this write has none of its own.
     let previous_generations = issuer.status.as_ref().map(|s| s.ca_generations.as_slice()).unwrap_or_default();
     let generations = generations.unwrap_or(previous_generations);
+    let previous_bundle = issuer.status.as_ref().and_then(|s| s.cluster_trust_bundle.as_deref());
+    let cluster_trust_bundle = cluster_trust_bundle.or(previous_bundle);
     let (status, reason, message) = match ready {
         Ok(message) => (ConditionStatus::True, reasons::CHECKED, message),
         Err((reason, message)) => (ConditionStatus::False, reason, message),
@@ -122,6 +135,7 @@ pub(crate) fn issuer_status_patch<S: Clone>(
     if previous.is_some_and(|p| p.same_meaning(&condition))
         && previous_policy == policy
         && previous_generations == generations
+        && previous_bundle == cluster_trust_bundle
     {
         return None;
     }
@@ -135,6 +149,9 @@ pub(crate) fn issuer_status_patch<S: Clone>(
     }
     if !generations.is_empty() {
         status["caGenerations"] = json!(generations);
+    }
+    if let Some(bundle) = cluster_trust_bundle {
+        status["clusterTrustBundle"] = json!(bundle);
     }
     Some(json!({
         "apiVersion": format!("{}/{}", kinds.group, kinds.version),
@@ -246,7 +263,8 @@ mod tests {
             ..Default::default()
         });
         let patch = |generations: Option<&[crate::trust::CaGeneration]>, ready: Result<&str, (&str, &str)>| {
-            issuer_status_patch(&kinds, IssuerScope::Namespaced, &issuer, ready, None, generations, at(2))
+            let trust = TrustStatus { generations, cluster_trust_bundle: None };
+            issuer_status_patch(&kinds, IssuerScope::Namespaced, &issuer, ready, None, trust, at(2))
         };
         assert_eq!(patch(None, Ok("ok")), None, "nothing changed");
         let broken = patch(None, Err(("SecretNotFound", "gone"))).expect("a write");
