@@ -127,25 +127,24 @@ pub(super) async fn reconcile<S: Signer>(
         },
         Err(_) => None,
     };
-    if let (Ok(health), Some(generations), Some(spec)) = (&result, &generations, issuer.spec.valid())
-        && let Some(name) = shared.signer.trust_bundle(spec).and_then(|b| b.config_map_name.as_deref())
-        && let Some(root) = &health.root
-    {
+    // The roots clients need, published where the issuer asks (a ConfigMap) and, where the
+    // apiserver serves them, as a ClusterTrustBundle.
+    let bundle = match (&result, &generations) {
+        (Ok(Health { root: Some(root), .. }), Some(generations)) => {
+            Some(crate::trust::bundle(&crate::encoding::pem_encode("CERTIFICATE", root), generations, now))
+        }
+        _ => None,
+    };
+    let config_map = issuer.spec.valid().and_then(|spec| shared.signer.trust_bundle(spec)?.config_map_name.as_deref());
+    if let (Some(bundle), Some(name)) = (&bundle, config_map) {
         let namespace = shared.secret_namespace(ctx.scope, issuer.metadata.namespace.as_deref());
-        let current = crate::encoding::pem_encode("CERTIFICATE", root);
-        let bundle = crate::trust::bundle(&current, generations, now);
-        if let Err(error) = publish_bundle(shared, namespace, name, &bundle).await {
+        if let Err(error) = publish_bundle(shared, namespace, name, bundle).await {
             warn!(issuer = %issuer.name_any(), %error, "the CA bundle ConfigMap was not written");
         }
     }
-    // Every issuer's roots as a ClusterTrustBundle, where the apiserver serves them.
-    let cluster_trust_bundle = match (&result, &generations) {
-        (Ok(Health { root: Some(root), .. }), Some(generations)) => {
-            let current = crate::encoding::pem_encode("CERTIFICATE", root);
-            let bundle = crate::trust::bundle(&current, generations, now);
-            Some(publish_cluster_trust_bundle(shared, ctx.scope, &issuer, &bundle).await)
-        }
-        _ => None,
+    let cluster_trust_bundle = match &bundle {
+        Some(bundle) => Some(publish_cluster_trust_bundle(shared, ctx.scope, &issuer, bundle).await),
+        None => None,
     };
     let trust =
         TrustStatus { generations: generations.as_deref(), cluster_trust_bundle: cluster_trust_bundle.as_deref() };
