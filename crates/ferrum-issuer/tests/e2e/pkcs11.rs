@@ -481,7 +481,7 @@ async fn a_key_that_vanishes_breaks_the_issuer_until_it_is_back() {
 /// and refusing the leaf.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_key_on_the_token_signs_the_crl() {
-    use crate::revocation::{create_revocation, crl_contents, fetch_crl_until, openssl, serial_of, settled};
+    use crate::revocation::{create_revocation, crl_contents, fetch_crl_until, serial_of, settled};
     let w = hsm_world("hsm-crl", true, &[]).await;
     let h = &w.h;
     let mut spec = hsm_spec("ca-rsa", "ca-rsa");

@@ -55,8 +55,12 @@ pub(crate) async fn settled(h: &Harness, ns: &str, name: &str, reason: &str) -> 
 pub(crate) fn serial_of(pem: &[u8]) -> String {
     let der = pem_certs(pem).into_iter().next().expect("a certificate");
     let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("certificate parses");
-    let bytes = cert.raw_serial();
-    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+    hex_serial(cert.raw_serial())
+}
+
+/// A serial's bytes as the ledger and statuses write it: lower-case hex, no leading zero bytes.
+fn hex_serial(bytes: &[u8]) -> String {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
     bytes[first..].iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -85,26 +89,9 @@ fn distribution_points(pem: &[u8]) -> Vec<String> {
 /// The serials a CRL (DER) lists, and its CRL number.
 pub(crate) fn crl_contents(der: &[u8]) -> (BTreeSet<String>, u64) {
     let (_, crl) = x509_parser::parse_x509_crl(der).expect("the CRL parses");
-    let serials = crl
-        .iter_revoked_certificates()
-        .map(|r| {
-            let bytes = r.raw_serial();
-            let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
-            bytes[first..].iter().map(|b| format!("{b:02x}")).collect::<String>()
-        })
-        .collect();
+    let serials = crl.iter_revoked_certificates().map(|r| hex_serial(r.raw_serial())).collect();
     let number = crl.crl_number().and_then(|n| u64::try_from(n).ok()).expect("a CRL number");
     (serials, number)
-}
-
-/// Runs `openssl` in `dir`; (success, output).
-pub(crate) fn openssl(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the openssl CLI (scripts/prereqs.sh installs it)");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 /// The name of the CertificateRequest cert-manager made for a Certificate.
