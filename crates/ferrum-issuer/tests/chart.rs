@@ -322,6 +322,16 @@ fn cluster_role_grants_exactly_the_reviewed_rights() {
         assert_eq!(rights(&legacy_role), want, "deploy/rbac/clusterrole.yaml differs from the chart");
     }
 
+    // Re-issuance after a CA switch is opt-in: only then list on certificates and update on
+    // their status.
+    let reissue = render(&["--set", "rotation.reissue=true"]);
+    let mut with_reissue = want.clone();
+    with_reissue.extend(expand([
+        ("cert-manager.io", &["certificates"][..], &["list"][..], &[][..]),
+        ("cert-manager.io", &["certificates/status"][..], &["update"][..], &[][..]),
+    ]));
+    assert_eq!(rights(find(&reissue, "ClusterRole", "ferrum")), with_reissue, "rotation.reissue=true");
+
     let binding = find(&docs, "ClusterRoleBinding", "ferrum");
     assert_eq!(
         binding["roleRef"],

@@ -133,6 +133,22 @@ impl Signer for FerrumSigner {
         spec.ca_bundle.as_ref()
     }
 
+    fn rotation<'a>(&self, spec: &'a FerrumIssuerSpec) -> Option<&'a crate::rotation::RotationSpec> {
+        // Only the `ca` backend names a next CA (a PKCS#11 issuer has no `next` block).
+        self.ca.rotation(spec)
+    }
+
+    async fn cross_certificate(
+        &self,
+        issuer: &IssuerContext<'_, FerrumIssuerSpec>,
+        next_root: &[u8],
+    ) -> Result<String, SignError> {
+        match backend(issuer.spec).map_err(SignError::IssuerBroken)? {
+            Backend::Ca => self.ca.cross_certificate(issuer, next_root).await,
+            Backend::Pkcs11(_) => Err(SignError::Permanent("a pkcs11 issuer has no next CA to cross-sign".into())),
+        }
+    }
+
     async fn issuing_certificate(&self, issuer: &IssuerContext<'_, FerrumIssuerSpec>) -> Result<Vec<u8>, SignError> {
         match backend(issuer.spec).map_err(SignError::IssuerBroken)? {
             Backend::Ca => self.ca.issuing_certificate(issuer).await,

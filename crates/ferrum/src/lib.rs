@@ -29,6 +29,7 @@ pub mod pkcs11;
 pub mod policy;
 mod reasons;
 pub mod revocation;
+pub mod rotation;
 pub mod runtime;
 mod signer;
 pub mod trust;
@@ -41,4 +42,4 @@ pub use api::{
 pub use controller::{Config, run};
 pub use decision::{CheckedRequest, Refusal, validate as validate_request};
 pub use error::Error;
-pub use signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer, Warning};
+pub use signer::{Health, IssuerContext, IssuerError, NextCa, SignError, SignRequest, Signed, Signer, Warning};

@@ -77,6 +77,8 @@ pub(crate) struct Metrics {
     pub crl_failures: Family<IssuerLabels, Counter>,
     /// Certificates revoked, by issuer and how (`revocation` or `deletion`).
     pub revocations: Family<ResultLabels, Counter>,
+    /// Certificates still to re-issue after a CA switch, by issuer.
+    pub reissue_remaining: Family<IssuerLabels, Gauge>,
 }
 
 impl Metrics {
@@ -91,6 +93,7 @@ impl Metrics {
             deviations: Family::default(),
             crl_failures: Family::default(),
             revocations: Family::default(),
+            reissue_remaining: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("ferrum");
         r.register(
@@ -116,6 +119,11 @@ impl Metrics {
             "revocations",
             "Certificates revoked, by issuer and by what (reason `revocation`: a CertificateRevocation; `deletion`: its Certificate was deleted)",
             metrics.revocations.clone(),
+        );
+        r.register(
+            "reissue_remaining",
+            "Certificates of an issuer issued before its switch to a new CA and not re-issued yet (issuers re-issuing only)",
+            metrics.reissue_remaining.clone(),
         );
         metrics
     }

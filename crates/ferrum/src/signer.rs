@@ -32,6 +32,9 @@ pub struct IssuerContext<'a, S> {
     pub secret_namespace: &'a str,
     /// The backend spec.
     pub spec: &'a S,
+    /// Which CA signs: the spec's current one, or after a staged switch the next one (see
+    /// [`crate::rotation`]). Backends without a next CA only ever see `Current`.
+    pub active: crate::rotation::ActiveCa,
 }
 
 /// A request that passed every check, ready to be signed.
@@ -139,6 +142,18 @@ pub struct Health {
     /// The root (DER) of the chain the issuer signs under now: with `expires`, what the
     /// issuer's trust bundle remembers (see [`crate::trust`]).
     pub root: Option<Vec<u8>>,
+    /// The next CA of a staged rotation (see [`crate::rotation`]), checked like the current one.
+    pub next: Option<NextCa>,
+}
+
+/// The next CA of a staged rotation, as a check found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NextCa {
+    /// Its root (DER).
+    pub root: Vec<u8>,
+    /// When its chain expires.
+    pub expires: std::time::SystemTime,
 }
 
 impl Health {
@@ -162,6 +177,12 @@ impl Health {
     /// Records the root the issuer signs under.
     pub fn with_root(mut self, root_der: impl Into<Vec<u8>>) -> Self {
         self.root = Some(root_der.into());
+        self
+    }
+
+    /// Records the next CA of a staged rotation: its root and when its chain expires.
+    pub fn with_next(mut self, root_der: impl Into<Vec<u8>>, expires: std::time::SystemTime) -> Self {
+        self.next = Some(NextCa { root: root_der.into(), expires });
         self
     }
 }
@@ -276,6 +297,24 @@ pub trait Signer: Send + Sync + 'static {
     /// overlapping bundle in `status.ca`, no ConfigMap.
     fn trust_bundle<'a>(&self, _spec: &'a Self::Spec) -> Option<&'a crate::trust::TrustBundleSpec> {
         None
+    }
+
+    /// The issuer's staged rotation (see [`crate::rotation`]): `Some` when the spec names a
+    /// next CA, which [`Signer::check`] then reports with [`Health::with_next`] and
+    /// [`Signer::sign`] uses when [`IssuerContext::active`] says so. By default, none.
+    fn rotation<'a>(&self, _spec: &'a Self::Spec) -> Option<&'a crate::rotation::RotationSpec> {
+        None
+    }
+
+    /// A cross-certificate of `next_root` (DER) signed by the issuer's current CA, as PEM
+    /// followed by the current CA's intermediates (e.g. with [`crate::x509::cross_certificate`]):
+    /// served after each leaf of the next CA when the rotation asks for cross-signing.
+    fn cross_certificate(
+        &self,
+        _issuer: &IssuerContext<'_, Self::Spec>,
+        _next_root: &[u8],
+    ) -> impl Future<Output = Result<String, SignError>> + Send {
+        std::future::ready(Err(SignError::Permanent("this issuer does not cross-sign".into())))
     }
 
     /// The issuing CA certificate (DER): a certificate is revoked only if this CA signed it.

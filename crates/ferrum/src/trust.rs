@@ -5,10 +5,14 @@
 //! that replacing an issuer's CA breaks no client that trusts the bundle.
 //!
 //! How long a superseded root stays: until the latest instant a certificate it signed can
-//! expire, which is the expiry of the CA that signed it (Ferrum never issues past it).
+//! expire. That is the expiry of the CA that signed it (Ferrum never issues past it) or, when
+//! every policy the issuer had while that root was current limited lifetimes, the time it was
+//! superseded plus the longest lifetime allowed (and a minute for signatures in flight).
+//!
+//! A *next* root (see [`crate::rotation`]) is handed out before it signs anything.
 
 use std::collections::HashSet;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -32,6 +36,29 @@ pub struct CaGeneration {
     /// When another root replaced it; absent for the current root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_at: Option<String>,
+    /// Published ahead of a staged switch: in every bundle, not signing yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub next: bool,
+    /// The longest lifetime (seconds) any policy allowed while this root was current; absent
+    /// when one did not limit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_leaf_seconds: Option<u64>,
+}
+
+/// Signatures that started before a root was superseded finish within this time.
+pub(crate) const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(60);
+
+/// What an issuer check found about its roots.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Roots<'a> {
+    /// The root (DER) of the CA that signs now.
+    pub signing: &'a [u8],
+    /// Nothing it signs outlives this (its chain's expiry).
+    pub signing_expires: SystemTime,
+    /// A next root published ahead of a switch, with its expiry.
+    pub next: Option<(&'a [u8], SystemTime)>,
+    /// The longest lifetime the issuer's policy allows now; `None`: unlimited.
+    pub longest_leaf: Option<Duration>,
 }
 
 /// How an issuer hands out its roots.
@@ -77,31 +104,69 @@ fn needed(generation: &CaGeneration, now: SystemTime) -> bool {
     generation.superseded_at.is_none() || parse_time(&generation.leaves_expire_by).is_none_or(|until| until > now)
 }
 
-/// The generations after a check found `root` (DER) current, its certificates expiring by
-/// `leaves_expire_by`: the previous current one superseded if it differs, the ones no longer
-/// needed dropped, at most [`MAX_GENERATIONS`].
-pub(crate) fn next_generations(
-    previous: &[CaGeneration],
-    root: &[u8],
-    leaves_expire_by: SystemTime,
-    now: SystemTime,
-) -> Vec<CaGeneration> {
-    let fingerprint = fingerprint(root);
+/// The generations after a check at `now` found `roots`: the signing root first (the previous
+/// one superseded if it differs, its `leavesExpireBy` tightened by the longest lifetime its
+/// policies allowed), then a next root if one is published, then the superseded ones still
+/// needed, at most [`MAX_GENERATIONS`].
+pub(crate) fn next_generations(previous: &[CaGeneration], roots: Roots<'_>, now: SystemTime) -> Vec<CaGeneration> {
     let stamp = |t: SystemTime| to_time(t).0.to_string();
-    let current = CaGeneration {
-        fingerprint: fingerprint.clone(),
-        certificate: pem_encode("CERTIFICATE", root),
-        leaves_expire_by: stamp(leaves_expire_by),
-        superseded_at: None,
+    let fingerprint_of_signing = fingerprint(roots.signing);
+    let next_fingerprint = roots.next.map(|(der, _)| fingerprint(der));
+    // The lifetime bound of the signing root: every policy seen while it was current, an
+    // unlimited one for good.
+    let was_current = previous.iter().find(|g| g.fingerprint == fingerprint_of_signing && !g.next);
+    let longest = match (was_current, roots.longest_leaf) {
+        (_, None) => None,
+        (Some(g), Some(now_longest)) => g.longest_leaf_seconds.map(|s| s.max(now_longest.as_secs())),
+        (None, Some(now_longest)) => Some(now_longest.as_secs()),
     };
-    let mut next = vec![current];
-    for generation in previous.iter().filter(|g| g.fingerprint != fingerprint && needed(g, now)) {
+    let mut next = vec![CaGeneration {
+        fingerprint: fingerprint_of_signing.clone(),
+        certificate: pem_encode("CERTIFICATE", roots.signing),
+        leaves_expire_by: stamp(roots.signing_expires),
+        superseded_at: None,
+        next: false,
+        longest_leaf_seconds: longest,
+    }];
+    if let (Some((der, expires)), Some(fp)) = (roots.next, &next_fingerprint) {
+        next.push(CaGeneration {
+            fingerprint: fp.clone(),
+            certificate: pem_encode("CERTIFICATE", der),
+            leaves_expire_by: stamp(expires),
+            superseded_at: None,
+            next: true,
+            longest_leaf_seconds: None,
+        });
+    }
+    let others = previous.iter().filter(|g| {
+        g.fingerprint != fingerprint_of_signing && Some(&g.fingerprint) != next_fingerprint.as_ref() && !g.next
+    });
+    for generation in others.filter(|g| needed(g, now)) {
         let mut generation = generation.clone();
-        generation.superseded_at.get_or_insert_with(|| stamp(now));
+        if generation.superseded_at.is_none() {
+            generation.superseded_at = Some(stamp(now));
+            // Nothing signs under it from now on: its leaves expire within the longest lifetime.
+            if let (Some(seconds), Some(by)) =
+                (generation.longest_leaf_seconds, parse_time(&generation.leaves_expire_by))
+            {
+                let bound = now + Duration::from_secs(seconds) + IN_FLIGHT_MARGIN;
+                generation.leaves_expire_by = stamp(bound.min(by));
+            }
+        }
         next.push(generation);
     }
     next.truncate(MAX_GENERATIONS);
     next
+}
+
+/// The earliest instant a superseded root leaves the bundles: when the issuer should look again.
+pub(crate) fn next_departure(generations: &[CaGeneration]) -> Option<SystemTime> {
+    generations.iter().filter(|g| g.superseded_at.is_some()).filter_map(|g| parse_time(&g.leaves_expire_by)).min()
+}
+
+/// Whether a superseded root is still handed out at `now`.
+pub(crate) fn overlapping(generations: &[CaGeneration], now: SystemTime) -> bool {
+    generations.iter().any(|g| g.superseded_at.is_some() && needed(g, now))
 }
 
 /// The roots to hand out at `now`: `current` (PEM, first), then every other root still needed,
@@ -133,6 +198,17 @@ mod tests {
         vec![0x30, 0x03, 0x02, 0x01, byte]
     }
 
+    /// The generations after a check found `signing` current, no next root, no lifetime limit.
+    fn next_generations(
+        previous: &[CaGeneration],
+        signing: &[u8],
+        signing_expires: SystemTime,
+        now: SystemTime,
+    ) -> Vec<CaGeneration> {
+        let roots = Roots { signing, signing_expires, next: None, longest_leaf: None };
+        super::next_generations(previous, roots, now)
+    }
+
     #[test]
     fn a_new_root_supersedes_the_old_which_stays_while_its_leaves_may_be_valid() {
         let (t0, t1) = (from_unix(1_000), from_unix(2_000));
@@ -154,6 +230,44 @@ mod tests {
         let back = next_generations(&second, &root(1), from_unix(5_000), from_unix(3_000));
         assert_eq!((back[0].fingerprint.clone(), back[0].superseded_at.clone()), (fingerprint(&root(1)), None));
         assert_eq!(back.len(), 2);
+    }
+
+    #[test]
+    fn a_next_root_is_handed_out_before_it_signs_and_lifetimes_bound_the_old_root() {
+        let hour = Duration::from_secs(3600);
+        let roots = |signing: &'static [u8], next: Option<&'static [u8]>, longest: Option<Duration>| Roots {
+            signing,
+            signing_expires: from_unix(1_000_000),
+            next: next.map(|n| (n, from_unix(2_000_000))),
+            longest_leaf: longest,
+        };
+        let (old, new): (&'static [u8], &'static [u8]) = (&[0x30, 0x03, 0x02, 0x01, 1], &[0x30, 0x03, 0x02, 0x01, 2]);
+        let first = super::next_generations(&[], roots(old, None, Some(hour)), from_unix(1_000));
+        assert_eq!(first[0].longest_leaf_seconds, Some(3600));
+        // A longer policy later: the longest one counts.
+        let longer = super::next_generations(&first, roots(old, Some(new), Some(2 * hour)), from_unix(2_000));
+        assert_eq!(longer.len(), 2);
+        assert_eq!((longer[0].longest_leaf_seconds, longer[1].next), (Some(7200), true));
+        assert!(longer[1].superseded_at.is_none(), "the next root is needed, not superseded");
+        let handed_out = bundle(&first[0].certificate, &longer, from_unix(2_000));
+        assert_eq!(handed_out.matches("BEGIN CERTIFICATE").count(), 2, "the next root is handed out with the current");
+        // The switch: the next root signs, the old one is superseded and bounded by the longest
+        // lifetime plus the margin, not by its CA's expiry.
+        let switched = super::next_generations(&longer, roots(new, None, Some(hour)), from_unix(3_000));
+        assert_eq!(switched.len(), 2);
+        assert_eq!((switched[0].fingerprint.clone(), switched[0].next), (fingerprint(new), false));
+        assert_eq!(switched[0].longest_leaf_seconds, Some(3600), "the policies seen while it was current");
+        assert_eq!(switched[1].leaves_expire_by, to_time(from_unix(3_000 + 7_200 + 60)).0.to_string());
+        assert_eq!(next_departure(&switched), Some(from_unix(3_000 + 7_200 + 60)));
+        assert!(overlapping(&switched, from_unix(10_000)) && !overlapping(&switched, from_unix(10_260)));
+        // An unlimited policy at any time while a root is current: bounded by its CA only.
+        let unlimited = super::next_generations(&longer, roots(old, Some(new), None), from_unix(2_500));
+        assert_eq!(unlimited[0].longest_leaf_seconds, None);
+        let after = super::next_generations(&unlimited, roots(new, None, Some(hour)), from_unix(3_000));
+        assert_eq!(after[1].leaves_expire_by, to_time(from_unix(1_000_000)).0.to_string());
+        // A next root withdrawn before the switch leaves the bundles at once.
+        let withdrawn = super::next_generations(&longer, roots(old, None, Some(hour)), from_unix(2_600));
+        assert_eq!(withdrawn.len(), 1);
     }
 
     #[test]

@@ -124,6 +124,7 @@ async fn published_urls_are_written_with_their_exact_values() {
                 ocsp_servers: ocsp.iter().map(|s| s.to_string()).collect(),
                 issuing_certificate_urls: issuing.iter().map(|s| s.to_string()).collect(),
             },
+            next: None,
         }),
         ..Default::default()
     };

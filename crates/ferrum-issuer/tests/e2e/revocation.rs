@@ -485,7 +485,7 @@ fn leaf_signed_by(ca: &TestCa, name: &str) -> String {
 async fn a_tenant_revokes_only_in_its_own_namespace() {
     let h = Harness::new("revoke-rbac").await;
     let other = h.env.fresh_namespace("revoke-other").await.expect("namespace");
-    install_rbac(&h.client, &h.ns, &h.fullname(), |_| {}).await;
+    install_rbac(&h.client, &h.ns, &h.fullname(), &[], |_| {}).await;
     let binding: RoleBinding = serde_json::from_value(json!({
         "metadata": {"name": "tenant-revokes"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("{}-revocations-edit", h.fullname())},

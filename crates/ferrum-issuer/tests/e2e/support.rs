@@ -25,6 +25,8 @@ pub struct Harness {
     pub env: TestEnv,
     pub client: Client,
     pub ns: String,
+    /// Extra chart values (`key=value`) Ferrum's RBAC is rendered with.
+    pub chart_values: Vec<String>,
     processes: Vec<ProcessHandle>,
 }
 
@@ -41,7 +43,7 @@ impl Harness {
         let client = env.client().expect("admin client");
         let ns = env.fresh_namespace(prefix).await.expect("namespace");
         env.cluster().ensure_namespace(CLUSTER_RESOURCE_NAMESPACE).await.expect("cluster resource namespace");
-        Self { env, client, ns, processes: Vec::new() }
+        Self { env, client, ns, chart_values: Vec::new(), processes: Vec::new() }
     }
 
     /// Starts Ferrum for this namespace as ServiceAccount `ferrum`, bound only to Ferrum's
@@ -260,16 +262,20 @@ impl Drop for Harness {
 }
 
 /// Applies the chart's ServiceAccount and RBAC objects (nothing else: there is no kubelet to
-/// run its Deployment), after letting `edit` change them.
+/// run its Deployment), rendered with the chart values `values`, after letting `edit` change
+/// them.
 pub async fn install_rbac(
     client: &Client,
     namespace: &str,
     fullname: &str,
+    values: &[&str],
     edit: impl FnOnce(&mut Vec<serde_json::Value>),
 ) {
     // Ledgers and CRLs live in the cluster resource namespace every Ferrum of this binary uses.
     let crns = format!("config.clusterResourceNamespace={CLUSTER_RESOURCE_NAMESPACE}");
-    let mut objects: Vec<serde_json::Value> = render_chart(namespace, fullname, &[&crns])
+    let mut sets = vec![crns.as_str()];
+    sets.extend(values);
+    let mut objects: Vec<serde_json::Value> = render_chart(namespace, fullname, &sets)
         .into_iter()
         .filter(|o| {
             matches!(
@@ -386,7 +392,8 @@ impl Harness {
         edit: impl FnOnce(&mut Vec<serde_json::Value>),
     ) -> &ProcessHandle {
         let fullname = self.fullname();
-        install_rbac(&self.client, &self.ns, &fullname, edit).await;
+        let values: Vec<&str> = self.chart_values.iter().map(String::as_str).collect();
+        install_rbac(&self.client, &self.ns, &fullname, &values, edit).await;
         let access = self.env.service_account_kubeconfig(&self.ns, &fullname).await.expect("service account");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrum-issuer"));
         cmd.arg("--kubeconfig")

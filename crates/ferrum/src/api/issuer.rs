@@ -43,6 +43,9 @@ pub struct IssuerStatus {
     /// Where the issuer's roots are published as a ClusterTrustBundle, or why they are not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_trust_bundle: Option<String>,
+    /// A staged CA rotation in progress (see [`crate::rotation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<crate::rotation::RotationStatus>,
 }
 
 /// Read leniently (field by field, see `api::lenient`): never fails.
@@ -54,6 +57,7 @@ impl<'de> Deserialize<'de> for IssuerStatus {
             policy: f.take("policy"),
             ca_generations: f.take("caGenerations").unwrap_or_default(),
             cluster_trust_bundle: f.take("clusterTrustBundle"),
+            rotation: f.take("rotation"),
         })
     }
 }

@@ -10,9 +10,12 @@ use kube::api::Api;
 
 use super::reasons::*;
 use super::spec::{CaIssuerSpec, FerrumIssuerSpec};
+use crate::encoding::pem_encode;
 use crate::policy::IssuerPolicy;
 use crate::reasons::{CA_EXPIRING, INVALID_SPEC};
+use crate::rotation::ActiveCa;
 use crate::signer::{Health, IssuerContext, IssuerError, SignError, SignRequest, Signed, Signer, Warning};
+use crate::trust::fingerprint;
 use crate::x509::sign::days_until;
 use crate::x509::verify::verify_ca_chain;
 use crate::x509::{CaBundle, CertFacts, CrlContents, SigningKey, SoftwareKey, sign_crl, sign_with_ca};
@@ -52,9 +55,8 @@ impl CaSigner {
         }
     }
 
-    /// Reads the Secret and checks the CA. `Err(None)` means the read itself failed (retryable).
-    async fn load(&self, namespace: &str, spec: &CaIssuerSpec) -> Result<Arc<LoadedCa>, LoadError> {
-        let name = &spec.secret_name;
+    /// Reads Secret `namespace/name` and checks the CA in it.
+    async fn load(&self, namespace: &str, name: &str) -> Result<Arc<LoadedCa>, LoadError> {
         let secret = match read_secret(&self.client, namespace, name).await {
             Ok(secret) => secret,
             Err(error) => {
@@ -104,16 +106,40 @@ impl CaSigner {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&(namespace.to_owned(), name.to_owned()));
     }
 
-    /// The CA to sign with: cached, else read and checked now.
-    async fn loaded(&self, namespace: &str, spec: &CaIssuerSpec) -> Result<Arc<LoadedCa>, SignError> {
-        if let Some(ca) = self.cached(namespace, &spec.secret_name) {
+    /// The CA in Secret `namespace/name`: cached, else read and checked now.
+    async fn loaded(&self, namespace: &str, name: &str) -> Result<Arc<LoadedCa>, SignError> {
+        if let Some(ca) = self.cached(namespace, name) {
             return Ok(ca);
         }
-        match self.load(namespace, spec).await {
+        match self.load(namespace, name).await {
             Ok(ca) => Ok(ca),
             Err(LoadError::Issuer(e)) => Err(SignError::IssuerBroken(e)),
             Err(LoadError::Transient(message)) => Err(SignError::Retryable(message)),
         }
+    }
+
+    /// The CA that signs for `issuer` now: the spec's, or after a staged switch the next one,
+    /// provided its root is still the one switched to.
+    async fn active(&self, issuer: &IssuerContext<'_, FerrumIssuerSpec>) -> Result<Arc<LoadedCa>, SignError> {
+        let spec = Self::spec(issuer.spec).map_err(SignError::IssuerBroken)?;
+        let namespace = issuer.secret_namespace;
+        let ActiveCa::Next { root_fingerprint } = &issuer.active else {
+            return self.loaded(namespace, &spec.secret_name).await;
+        };
+        // A spec without `next` ended the rotation (completed: the next Secret is now
+        // `secretName`; or withdrawn) before the status said so: its CA signs.
+        let Some(next) = &spec.next else { return self.loaded(namespace, &spec.secret_name).await };
+        let name = &next.secret_name;
+        let ca = self.loaded(namespace, name).await?;
+        if fingerprint(ca.bundle.root().der()) != *root_fingerprint {
+            return Err(SignError::IssuerBroken(IssuerError::new(
+                NEXT_CA_INVALID,
+                format!(
+                    "the root in Secret {namespace}/{name} is not the one the issuer switched to; restore it, or remove spec.ca.next"
+                ),
+            )));
+        }
+        Ok(ca)
     }
 
     fn cached(&self, namespace: &str, name: &str) -> Option<Arc<LoadedCa>> {
@@ -232,14 +258,26 @@ impl Signer for CaSigner {
 
     async fn check(&self, issuer: &IssuerContext<'_, FerrumIssuerSpec>) -> Result<Health, IssuerError> {
         let spec = Self::spec(issuer.spec)?;
-        let ca = match self.load(issuer.secret_namespace, spec).await {
+        let namespace = issuer.secret_namespace;
+        let ca = match self.load(namespace, &spec.secret_name).await {
             Ok(ca) => ca,
             Err(LoadError::Issuer(e)) => return Err(e),
             Err(LoadError::Transient(message)) => return Err(IssuerError::transient(SECRET_UNREADABLE, message)),
         };
         let not_after = ca.bundle.issuing().not_after;
-        Ok(ca_health("Signing CA verified", not_after, issuer.secret_namespace, &spec.secret_name)
-            .with_root(ca.bundle.root().der()))
+        let health =
+            ca_health("Signing CA verified", not_after, namespace, &spec.secret_name).with_root(ca.bundle.root().der());
+        let Some(next) = &spec.next else { return Ok(health) };
+        // The next CA is checked like the current one: a rotation toward a CA that cannot sign
+        // is said now, not at the switch.
+        match self.load(namespace, &next.secret_name).await {
+            Ok(next) => Ok(health.with_next(next.bundle.root().der(), next.bundle.issuer_info().not_after)),
+            Err(LoadError::Issuer(e)) => Err(IssuerError::new(
+                NEXT_CA_INVALID,
+                format!("the next CA (spec.ca.next) is not usable: {}; fix it or remove spec.ca.next", e.message),
+            )),
+            Err(LoadError::Transient(message)) => Err(IssuerError::transient(SECRET_UNREADABLE, message)),
+        }
     }
 
     async fn sign(
@@ -248,14 +286,30 @@ impl Signer for CaSigner {
         issuer: &IssuerContext<'_, FerrumIssuerSpec>,
     ) -> Result<Signed, SignError> {
         let spec = Self::spec(issuer.spec).map_err(SignError::IssuerBroken)?;
-        let ca = self.loaded(issuer.secret_namespace, spec).await?;
+        let ca = self.active(issuer).await?;
         let urls = spec.published.with_distribution_point(request.crl_distribution_point);
         Ok(sign_with_ca(&ca.bundle, &ca.key, request.template, &urls, SystemTime::now())?.into())
     }
 
     async fn issuing_certificate(&self, issuer: &IssuerContext<'_, FerrumIssuerSpec>) -> Result<Vec<u8>, SignError> {
+        Ok(self.active(issuer).await?.bundle.issuing().der().to_vec())
+    }
+
+    fn rotation<'a>(&self, spec: &'a FerrumIssuerSpec) -> Option<&'a crate::rotation::RotationSpec> {
+        spec.ca.as_ref()?.next.as_ref().map(|next| &next.rotation)
+    }
+
+    async fn cross_certificate(
+        &self,
+        issuer: &IssuerContext<'_, FerrumIssuerSpec>,
+        next_root: &[u8],
+    ) -> Result<String, SignError> {
         let spec = Self::spec(issuer.spec).map_err(SignError::IssuerBroken)?;
-        Ok(self.loaded(issuer.secret_namespace, spec).await?.bundle.issuing().der().to_vec())
+        let current = self.loaded(issuer.secret_namespace, &spec.secret_name).await?;
+        let next = CaBundle::parse(pem_encode("CERTIFICATE", next_root).as_bytes(), None)
+            .map_err(|e| SignError::Permanent(format!("the next root: {e}")))?;
+        let now = SystemTime::now();
+        Ok(crate::x509::cross_certificate(&current.bundle, &current.key, next.root(), now)?)
     }
 
     async fn sign_crl(
@@ -263,8 +317,7 @@ impl Signer for CaSigner {
         issuer: &IssuerContext<'_, FerrumIssuerSpec>,
         contents: CrlContents,
     ) -> Result<Vec<u8>, SignError> {
-        let spec = Self::spec(issuer.spec).map_err(SignError::IssuerBroken)?;
-        let ca = self.loaded(issuer.secret_namespace, spec).await?;
+        let ca = self.active(issuer).await?;
         // A long CRL takes a while to sign and check: off the async workers.
         tokio::task::spawn_blocking(move || sign_crl(&ca.bundle, &ca.key, &contents))
             .await
@@ -277,7 +330,8 @@ impl Signer for CaSigner {
     }
 
     fn secret_names(&self, spec: &FerrumIssuerSpec) -> Vec<String> {
-        spec.ca.iter().map(|ca| ca.secret_name.clone()).collect()
+        let next = spec.ca.iter().filter_map(|ca| ca.next.as_ref()).map(|next| next.secret_name.clone());
+        spec.ca.iter().map(|ca| ca.secret_name.clone()).chain(next).collect()
     }
 
     fn forget(&self, issuer: &IssuerContext<'_, FerrumIssuerSpec>) {
@@ -335,8 +389,13 @@ mod tests {
         insert("other", "ca", Instant::now());
         assert!(signer.cached("ns", "ca").is_some());
         let spec: FerrumIssuerSpec = serde_json::from_value(serde_json::json!({"ca": {"secretName": "ca"}})).unwrap();
-        let issuer =
-            IssuerContext { scope: crate::IssuerScope::Namespaced, name: "x", secret_namespace: "ns", spec: &spec };
+        let issuer = IssuerContext {
+            scope: crate::IssuerScope::Namespaced,
+            name: "x",
+            secret_namespace: "ns",
+            spec: &spec,
+            active: ActiveCa::Current,
+        };
         signer.forget(&issuer);
         assert!(signer.cached("ns", "ca").is_none(), "the deleted issuer's key is gone");
         assert_eq!(signer.cached_count(), 1, "another namespace's CA of the same name stays");

@@ -4,7 +4,7 @@ pub(crate) mod backend;
 mod spec;
 
 pub use backend::CaSigner;
-pub use spec::{CaIssuerSpec, FerrumIssuerSpec, IssuerPolicy, kinds};
+pub use spec::{CaIssuerSpec, FerrumIssuerSpec, IssuerPolicy, NextCaSpec, kinds};
 
 /// Issuer reasons of the `ca` backend.
 pub mod reasons {
@@ -24,4 +24,6 @@ pub mod reasons {
     pub use crate::reasons::CA_EXPIRED;
     /// The CA certificate is not valid yet.
     pub const CA_NOT_YET_VALID: &str = "CANotYetValid";
+    /// The next CA of a staged rotation is not usable (its Secret's reason and message follow).
+    pub const NEXT_CA_INVALID: &str = "NextCAInvalid";
 }

@@ -24,4 +24,22 @@ pub struct CaIssuerSpec {
     /// issued certificates.
     #[serde(flatten)]
     pub published: PublishedUrls,
+    /// A staged rotation: the CA to switch to, published in every trust bundle before it signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextCaSpec>,
+}
+
+/// The next CA of a staged rotation (see [`crate::rotation`]).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NextCaSpec {
+    /// A Secret of the same namespace and shape as `secretName`'s, holding the next CA.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
+    pub secret_name: String,
+    /// When to switch, cross-signing, re-issuance.
+    #[serde(flatten)]
+    pub rotation: crate::rotation::RotationSpec,
 }

@@ -46,6 +46,8 @@ pub(crate) struct Context<S: Signer> {
     namespace_labels: Mutex<HashMap<String, (Instant, Labels)>>,
     /// Each issuer's CRL: whose turn, and when it is due.
     pub(crate) crls: super::revocation::CrlBook,
+    /// Re-issuance budgets per issuer UID (see `super::reissue`).
+    pub(crate) reissue_budgets: super::reissue::Budgets,
 }
 
 /// A namespace's labels.
@@ -80,6 +82,7 @@ impl<S: Signer> Context<S> {
             leadership,
             namespace_labels: Mutex::new(HashMap::new()),
             crls: Default::default(),
+            reissue_budgets: Default::default(),
         }
     }
 
@@ -209,6 +212,8 @@ impl<S: Signer> Context<S> {
         };
         self.metrics.ca_not_after.remove(&labels);
         self.metrics.crl_failures.remove(&labels);
+        self.metrics.reissue_remaining.remove(&labels);
+        self.reissue_budgets.forget(uid);
         self.warned.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 
@@ -264,7 +269,23 @@ impl<S: Signer> Context<S> {
             name: &key.name,
             secret_namespace: self.secret_namespace(key.scope, key.namespace.as_deref()),
             spec,
+            active: crate::rotation::ActiveCa::Current,
         }
+    }
+
+    /// What the signer sees of `issuer` (signing with its current CA), if its spec reads.
+    pub(crate) fn issuer_context_of<'a>(
+        &'a self,
+        scope: IssuerScope,
+        issuer: &'a WatchedIssuer<S::Spec>,
+    ) -> Option<crate::signer::IssuerContext<'a, S::Spec>> {
+        Some(crate::signer::IssuerContext {
+            scope,
+            name: issuer.metadata.name.as_deref().unwrap_or_default(),
+            secret_namespace: self.secret_namespace(scope, issuer.metadata.namespace.as_deref()),
+            spec: issuer.spec.valid()?,
+            active: crate::rotation::ActiveCa::Current,
+        })
     }
 
     /// Queues an event for publication. Never waits for the API: a reconcile holds its worker

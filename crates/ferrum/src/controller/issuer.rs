@@ -87,7 +87,11 @@ pub(super) async fn reconcile<S: Signer>(
     // backend says. Its summary is published in the status when it can be.
     let policy = issuer.spec.valid().map(|spec| compiled_policy(&shared.signer, spec, ctx.scope));
     let summary = policy.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.summary());
-    let crl_error = issuer.spec.valid().and_then(|spec| crl_check(&shared.signer, spec).err());
+    let policy_max = policy.as_ref().and_then(|p| p.as_ref().ok()).and_then(|p| p.max_duration());
+    let crl_error = issuer.spec.valid().and_then(|spec| {
+        let rotation = shared.signer.rotation(spec).map(crate::rotation::check_spec).and_then(Result::err);
+        crl_check(&shared.signer, spec).err().or(rotation)
+    });
     let result = match (&issuer.spec, policy) {
         (Parsed::Invalid(why), _) => Err(IssuerError::new(crate::reasons::INVALID_SPEC, why.clone())),
         (_, Some(Err(invalid))) => Err(IssuerError::new(crate::reasons::INVALID_POLICY, invalid.message())),
@@ -100,6 +104,7 @@ pub(super) async fn reconcile<S: Signer>(
                 name: issuer.metadata.name.as_deref().unwrap_or_default(),
                 secret_namespace: shared.secret_namespace(ctx.scope, issuer.metadata.namespace.as_deref()),
                 spec,
+                active: crate::rotation::ActiveCa::Current,
             };
             shared.signer.check(&issuer_ctx).await
         }
@@ -115,13 +120,16 @@ pub(super) async fn reconcile<S: Signer>(
         Ok(health) => Ok(health.message.as_str()),
         Err(e) => Err((e.reason.as_str(), e.message.as_str())),
     };
-    // The roots it has signed under (see `crate::trust`), when the backend says which.
+    // The roots it has signed under (see `crate::trust`) and a staged rotation (see
+    // `crate::rotation`), when the backend says which roots.
     let now = std::time::SystemTime::now();
-    let generations = match &result {
+    let longest_leaf = policy_max;
+    let rotation_spec = issuer.spec.valid().and_then(|spec| shared.signer.rotation(spec));
+    let trust = match &result {
         Ok(health) => match (&health.root, health.expires) {
             (Some(root), Some(expires)) => {
-                let previous = issuer.status.as_ref().map(|s| s.ca_generations.as_slice()).unwrap_or_default();
-                Some(crate::trust::next_generations(previous, root, expires, now))
+                let current = (root, expires);
+                Some(follow_roots(shared, ctx.scope, &issuer, health, current, rotation_spec, longest_leaf, now).await)
             }
             _ => None,
         },
@@ -129,12 +137,7 @@ pub(super) async fn reconcile<S: Signer>(
     };
     // The roots clients need, published where the issuer asks (a ConfigMap) and, where the
     // apiserver serves them, as a ClusterTrustBundle.
-    let bundle = match (&result, &generations) {
-        (Ok(Health { root: Some(root), .. }), Some(generations)) => {
-            Some(crate::trust::bundle(&crate::encoding::pem_encode("CERTIFICATE", root), generations, now))
-        }
-        _ => None,
-    };
+    let bundle = trust.as_ref().map(|t| t.bundle.clone());
     let config_map = issuer.spec.valid().and_then(|spec| shared.signer.trust_bundle(spec)?.config_map_name.as_deref());
     if let (Some(bundle), Some(name)) = (&bundle, config_map) {
         let namespace = shared.secret_namespace(ctx.scope, issuer.metadata.namespace.as_deref());
@@ -146,12 +149,20 @@ pub(super) async fn reconcile<S: Signer>(
         Some(bundle) => Some(publish_cluster_trust_bundle(shared, ctx.scope, &issuer, bundle).await),
         None => None,
     };
-    let trust =
-        TrustStatus { generations: generations.as_deref(), cluster_trust_bundle: cluster_trust_bundle.as_deref() };
-    if write(shared, ctx.scope, &issuer, ready, summary.as_deref(), trust).await? {
+    let status_trust = TrustStatus {
+        generations: trust.as_ref().map(|t| t.generations.as_slice()),
+        cluster_trust_bundle: cluster_trust_bundle.as_deref(),
+        rotation: trust.as_ref().map(|t| t.rotation.as_ref()),
+    };
+    if write(shared, ctx.scope, &issuer, ready, summary.as_deref(), status_trust).await? {
         match &result {
             Ok(_) => info!(issuer = %issuer.name_any(), "issuer ready"),
             Err(e) => warn!(issuer = %issuer.name_any(), reason = %e.reason, message = %e.message, "issuer not ready"),
+        }
+        // Each phase change of a rotation is an event, once it is recorded.
+        let object = issuer.object_ref(&shared.config.kinds.api_resource(ctx.scope));
+        for (reason, message) in trust.iter().flat_map(|t| t.transitions.iter()) {
+            shared.event(&object, false, reason, message.clone(), "Rotate");
         }
     }
     let labels = IssuerLabels {
@@ -177,7 +188,129 @@ pub(super) async fn reconcile<S: Signer>(
         Err(IssuerError { recheck_after: Some(delay), .. }) => {
             Ok(Action::requeue(delay.min(shared.config.issuer_recheck_interval)))
         }
-        _ => Ok(Action::requeue(shared.config.issuer_recheck_interval)),
+        // A rotation's switch, a root leaving the bundles, re-issuance in progress: look again
+        // then, not only at the recheck interval.
+        _ => {
+            let due = trust.and_then(|t| t.due).map(|at| at.duration_since(now).unwrap_or_default());
+            let delay = due.map_or(shared.config.issuer_recheck_interval, |d| {
+                d.max(Duration::from_secs(1)).min(shared.config.issuer_recheck_interval)
+            });
+            Ok(Action::requeue(delay))
+        }
+    }
+}
+
+/// What a check decided about an issuer's roots.
+struct Followed {
+    /// The generations to record.
+    generations: Vec<crate::trust::CaGeneration>,
+    /// The rotation to record (`None`: none in progress).
+    rotation: Option<crate::rotation::RotationStatus>,
+    /// The roots to hand out (PEM).
+    bundle: String,
+    /// Events to publish once recorded: (reason, message).
+    transitions: Vec<(&'static str, String)>,
+    /// When to look again for the roots' sake.
+    due: Option<std::time::SystemTime>,
+}
+
+/// Advances the issuer's rotation and generations after a check found `current` (root DER,
+/// expiry) and maybe a next CA; cross-signs and re-issues when the rotation asks for it.
+#[allow(clippy::too_many_arguments)]
+async fn follow_roots<S: Signer>(
+    ctx: &Context<S>,
+    scope: IssuerScope,
+    issuer: &WatchedIssuer<S::Spec>,
+    health: &Health,
+    current: (&Vec<u8>, std::time::SystemTime),
+    spec: Option<&crate::rotation::RotationSpec>,
+    longest_leaf: Option<Duration>,
+    now: std::time::SystemTime,
+) -> Followed {
+    use crate::rotation::{Found, RotationPhase, advance};
+    use crate::trust::{Roots, fingerprint, next_generations, overlapping};
+    let status = issuer.status.clone().unwrap_or_default();
+    let current_fingerprint = fingerprint(current.0);
+    let next = health.next.as_ref();
+    let next_fingerprint = next.map(|n| fingerprint(&n.root));
+    let found = Found {
+        current: &current_fingerprint,
+        next: next_fingerprint.as_deref(),
+        overlap: overlapping(&status.ca_generations, now),
+    };
+    let (mut rotation, transitions) = advance(status.rotation.as_ref(), spec, found, now);
+    let phase = rotation.as_ref().map(|r| r.phase);
+    let (signing, signing_expires) = match (phase, next) {
+        (Some(RotationPhase::Switched), Some(next)) => (&next.root, next.expires),
+        _ => current,
+    };
+    let pending = match (phase, next) {
+        (Some(RotationPhase::Publishing), Some(next)) => Some((next.root.as_slice(), next.expires)),
+        _ => None,
+    };
+    let roots = Roots { signing, signing_expires, next: pending, longest_leaf };
+    let generations = next_generations(&status.ca_generations, roots, now);
+    let bundle = crate::trust::bundle(&crate::encoding::pem_encode("CERTIFICATE", signing), &generations, now);
+    let name = issuer.name_any();
+    let mut said: Vec<(&'static str, String)> =
+        transitions.iter().map(|t| (t.reason(), rotation_message(t, rotation.as_ref(), &name))).collect();
+    if let (Some(rotation), Some(spec), Some(next)) = (rotation.as_mut(), spec, next) {
+        let issuer_ctx = ctx.issuer_context_of(scope, issuer);
+        let wanted = spec.cross_sign && rotation.cross_certificate.is_none() && ctx.may_write().is_ok();
+        if let (true, Some(issuer_ctx)) = (wanted, &issuer_ctx) {
+            match ctx.signer.cross_certificate(issuer_ctx, &next.root).await {
+                Ok(pem) => {
+                    rotation.cross_certificate = Some(pem);
+                    said.push(("CrossSigned", format!("the next root is cross-signed by the current CA of {name}")));
+                }
+                Err(error) => {
+                    warn!(issuer = %name, %error, "the next root could not be cross-signed");
+                    said.push(("CrossSignFailed", format!("the next root could not be cross-signed: {error}")));
+                }
+            }
+        }
+        if let (RotationPhase::Switched, Some(reissue)) = (rotation.phase, &spec.reissue) {
+            let switched_at = rotation.switched_at.as_deref().and_then(super::reissue::parse_time);
+            if let (Some(switched_at), Ok(())) = (switched_at, ctx.may_write()) {
+                let progress =
+                    super::reissue::pass(ctx, scope, issuer, switched_at, reissue, rotation.reissue.as_ref()).await;
+                rotation.reissue = Some(progress);
+            }
+            rotation.waiting_for = crate::rotation::waiting_for(rotation, spec);
+        }
+    }
+    let reissuing = rotation.as_ref().and_then(|r| r.reissue.as_ref()).is_some_and(|r| r.remaining > 0);
+    let due = [
+        rotation.as_ref().and_then(|r| r.due()),
+        crate::trust::next_departure(&generations),
+        reissuing.then(|| now + super::reissue::PASS_INTERVAL),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    Followed { generations, rotation, bundle, transitions: said, due }
+}
+
+/// The message of a rotation event.
+fn rotation_message(
+    transition: &crate::rotation::Transition,
+    rotation: Option<&crate::rotation::RotationStatus>,
+    issuer: &str,
+) -> String {
+    use crate::rotation::Transition;
+    let next = rotation.map(|r| r.next.chars().take(16).collect::<String>()).unwrap_or_default();
+    match transition {
+        Transition::Published => format!(
+            "next CA (root {next}...) published in the trust bundles of {issuer}; waiting for {}",
+            rotation.map(|r| r.waiting_for.as_str()).unwrap_or_default()
+        ),
+        Transition::Switched => format!("{issuer} signs with the next CA (root {next}...) from now on"),
+        Transition::Completed => {
+            format!(
+                "the spec of {issuer} names the new CA; the previous root stays in the bundles until its leaves expire"
+            )
+        }
+        Transition::Cancelled => format!("the next CA of {issuer} was withdrawn; the CA of its spec signs"),
     }
 }
 

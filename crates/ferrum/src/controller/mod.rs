@@ -3,6 +3,7 @@
 mod context;
 mod events;
 mod issuer;
+mod reissue;
 mod request;
 mod revocation;
 mod settle;
@@ -376,6 +377,7 @@ fn forget_deleted_issuers<S: Signer>(ctx: Arc<Context<S>>, scope: IssuerScope) -
                     name: &name,
                     secret_namespace: ctx.secret_namespace(scope, meta.namespace.as_deref()),
                     spec,
+                    active: crate::rotation::ActiveCa::Current,
                 };
                 ctx.signer.forget(&issuer_ctx);
             }

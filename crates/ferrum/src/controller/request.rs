@@ -126,7 +126,12 @@ pub(super) async fn reconcile<S: Signer>(
                 template,
                 crl_distribution_point: distribution_point.as_deref(),
             };
-            let issuer_ctx = ctx.issuer_context(&key, spec);
+            let mut issuer_ctx = ctx.issuer_context(&key, spec);
+            // After a staged switch the next CA signs (see `crate::rotation`).
+            let rotation = issuer.status.as_ref().and_then(|s| s.rotation.as_ref());
+            if let Some(rotation) = rotation {
+                issuer_ctx.active = rotation.active();
+            }
             // A certificate signed before whose write conflicted is written now, never signed
             // twice (a request is signed at most once, contract row 2).
             let result = match ctx.unwritten(&uid) {
@@ -141,6 +146,11 @@ pub(super) async fn reconcile<S: Signer>(
                     // What the policy changed is said with what the signer changed.
                     if let Ok(signed) = &mut result {
                         signed.warnings.splice(0..0, warnings.iter().cloned());
+                        // A leaf of the rotation's new root is followed by its cross-certificate,
+                        // for clients that trust only the old root.
+                        if let Some(cross) = rotation.and_then(|r| crate::rotation::cross_chain(r, &signed.ca_pem)) {
+                            signed.chain_pem.push_str(cross);
+                        }
                         // The roots clients need: the current one and, unless the issuer asks
                         // for the current one only, every earlier one still needed.
                         let mode = ctx.signer.trust_bundle(spec).map(|b| b.mode).unwrap_or_default();

@@ -51,6 +51,8 @@ pub(crate) struct TrustStatus<'a> {
     pub(crate) generations: Option<&'a [crate::trust::CaGeneration]>,
     /// Where the roots are published as a ClusterTrustBundle, or why not.
     pub(crate) cluster_trust_bundle: Option<&'a str>,
+    /// The rotation after this check: `None` keeps the previous one, `Some(None)` ends it.
+    pub(crate) rotation: Option<Option<&'a crate::rotation::RotationStatus>>,
 }
 
 /// The apply body for a request, or `None` if its status already says this.
@@ -117,7 +119,7 @@ pub(crate) fn issuer_status_patch<S: Clone>(
     trust: TrustStatus<'_>,
     now: Time,
 ) -> Option<Value> {
-    let TrustStatus { generations, cluster_trust_bundle } = trust;
+    let TrustStatus { generations, cluster_trust_bundle, rotation } = trust;
     let previous = issuer.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == reasons::READY));
     let previous_policy = issuer.status.as_ref().and_then(|s| s.policy.as_deref());
     // Server-side apply drops what Ferrum no longer sends: the generations are always sent,
@@ -126,6 +128,9 @@ pub(crate) fn issuer_status_patch<S: Clone>(
     let generations = generations.unwrap_or(previous_generations);
     let previous_bundle = issuer.status.as_ref().and_then(|s| s.cluster_trust_bundle.as_deref());
     let cluster_trust_bundle = cluster_trust_bundle.or(previous_bundle);
+    let previous_rotation = issuer.status.as_ref().and_then(|s| s.rotation.as_ref());
+    let rotation = rotation.unwrap_or(previous_rotation);
+    // (An ended rotation is simply not sent: server-side apply removes what Ferrum stops owning.)
     let (status, reason, message) = match ready {
         Ok(message) => (ConditionStatus::True, reasons::CHECKED, message),
         Err((reason, message)) => (ConditionStatus::False, reason, message),
@@ -136,6 +141,7 @@ pub(crate) fn issuer_status_patch<S: Clone>(
         && previous_policy == policy
         && previous_generations == generations
         && previous_bundle == cluster_trust_bundle
+        && previous_rotation == rotation
     {
         return None;
     }
@@ -152,6 +158,9 @@ pub(crate) fn issuer_status_patch<S: Clone>(
     }
     if let Some(bundle) = cluster_trust_bundle {
         status["clusterTrustBundle"] = json!(bundle);
+    }
+    if let Some(rotation) = rotation {
+        status["rotation"] = json!(rotation);
     }
     Some(json!({
         "apiVersion": format!("{}/{}", kinds.group, kinds.version),
@@ -245,7 +254,7 @@ mod tests {
             fingerprint: "aa".into(),
             certificate: "PEM".into(),
             leaves_expire_by: "2030-01-01T00:00:00Z".into(),
-            superseded_at: None,
+            ..Default::default()
         };
         let ready = Condition {
             type_: "Ready".into(),
@@ -263,7 +272,7 @@ mod tests {
             ..Default::default()
         });
         let patch = |generations: Option<&[crate::trust::CaGeneration]>, ready: Result<&str, (&str, &str)>| {
-            let trust = TrustStatus { generations, cluster_trust_bundle: None };
+            let trust = TrustStatus { generations, cluster_trust_bundle: None, rotation: None };
             issuer_status_patch(&kinds, IssuerScope::Namespaced, &issuer, ready, None, trust, at(2))
         };
         assert_eq!(patch(None, Ok("ok")), None, "nothing changed");
@@ -273,5 +282,32 @@ mod tests {
         let both = [second.clone(), generation.clone()];
         let rotated = patch(Some(&both), Ok("ok")).expect("a write for the generations alone");
         assert_eq!(rotated["status"]["caGenerations"], json!(both));
+        // A rotation is kept by a check that says nothing of it, written when it changes, and
+        // gone from the body (so removed by server-side apply) when it ends.
+        let rotation = crate::rotation::RotationStatus {
+            phase: crate::rotation::RotationPhase::Publishing,
+            next: "bb".into(),
+            published_at: "2029-01-01T00:00:00Z".into(),
+            switch_at: None,
+            switched_at: None,
+            waiting_for: "a switch by hand".into(),
+            cross_certificate: None,
+            reissue: None,
+        };
+        let with = |rotation: Option<Option<&crate::rotation::RotationStatus>>| {
+            let trust = TrustStatus { generations: None, cluster_trust_bundle: None, rotation };
+            issuer_status_patch(&kinds, IssuerScope::Namespaced, &issuer, Ok("ok"), None, trust, at(2))
+        };
+        let started = with(Some(Some(&rotation))).expect("a write for the rotation");
+        assert_eq!(started["status"]["rotation"]["phase"], "Publishing");
+        issuer.status.as_mut().unwrap().rotation = Some(rotation.clone());
+        let with = |rotation: Option<Option<&crate::rotation::RotationStatus>>| {
+            let trust = TrustStatus { generations: None, cluster_trust_bundle: None, rotation };
+            issuer_status_patch(&kinds, IssuerScope::Namespaced, &issuer, Ok("ok"), None, trust, at(2))
+        };
+        assert_eq!(with(None), None, "kept");
+        assert_eq!(with(Some(Some(&rotation))), None, "unchanged");
+        let ended = with(Some(None)).expect("a write when it ends");
+        assert!(ended["status"].get("rotation").is_none(), "{ended}");
     }
 }

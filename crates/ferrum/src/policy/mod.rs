@@ -320,6 +320,11 @@ fn compile_usages(names: &[String]) -> Result<Option<UsageRules>, InvalidPolicy>
 }
 
 impl CompiledPolicy {
+    /// The longest lifetime this policy allows; `None`: no limit of its own.
+    pub(crate) fn max_duration(&self) -> Option<Duration> {
+        self.max_duration
+    }
+
     /// Judges one request. Rules are checked in this order, and the first one broken is
     /// reported: the namespace selector, `allowCA`, `allowedNames`, `allowedKeys`,
     /// `allowedUsages`, `minDuration`; then `maxDuration` cuts the lifetime.

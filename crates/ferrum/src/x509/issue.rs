@@ -183,14 +183,34 @@ pub(crate) fn tbs_certificate(
         extensions.push(extension(oids::CRL_DISTRIBUTION_POINTS, false, &CrlDistributionPoints(points))?);
     }
 
+    let subject = Subject { name: &template.subject, public_key_info: &template.public_key_info };
+    encode_tbs(subject, issuer, lifetime, serial, algorithm, extensions)
+}
+
+/// Whom a certificate is for: its subject Name DER and SubjectPublicKeyInfo DER.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Subject<'a> {
+    pub name: &'a [u8],
+    pub public_key_info: &'a [u8],
+}
+
+/// The DER of a TBSCertificate (v3) from its parts.
+pub(crate) fn encode_tbs(
+    subject: Subject<'_>,
+    issuer: &IssuerInfo,
+    lifetime: &Lifetime,
+    serial: &[u8],
+    algorithm: &AlgorithmIdentifierOwned,
+    extensions: Vec<Extension>,
+) -> Result<Vec<u8>, EncodeError> {
     let tbs = TbsCertificate {
         version: 2,
         serial_number: Uint::new(serial)?,
         signature: algorithm.clone(),
         issuer: AnyRef::from_der(&issuer.subject)?,
         validity: Validity::new(Time::try_from(lifetime.not_before)?, Time::try_from(lifetime.not_after)?),
-        subject: AnyRef::from_der(&template.subject)?,
-        subject_public_key_info: AnyRef::from_der(&template.public_key_info)?,
+        subject: AnyRef::from_der(subject.name)?,
+        subject_public_key_info: AnyRef::from_der(subject.public_key_info)?,
         extensions,
     };
     Ok(tbs.to_der()?)
