@@ -30,6 +30,8 @@ pub(crate) use crate::policy::INVALID_POLICY;
 pub(crate) const DURATION_CLAMPED: &str = "DurationClamped";
 /// Event: the CA expires soon.
 pub(crate) const CA_EXPIRING: &str = "CAExpiringSoon";
+/// Issuer: a change of CA would leave more roots to hand out than an issuer keeps.
+pub(crate) const TOO_MANY_CA_GENERATIONS: &str = "TooManyCAGenerations";
 /// Issuer: the CA certificate has expired (any backend that holds a CA certificate).
 pub const CA_EXPIRED: &str = "CAExpired";
 /// Issuer: the signing key disappeared or may no longer sign (any backend whose key lives

@@ -7,7 +7,7 @@
 //! How long a superseded root stays: until the latest instant a certificate it signed can
 //! expire. That is the expiry of the CA that signed it (Ferrum never issues past it) or, when
 //! every policy the issuer had while that root was current limited lifetimes, the time it was
-//! superseded plus the longest lifetime allowed (and a minute for signatures in flight).
+//! superseded plus the longest lifetime allowed (and ten minutes for signatures in flight).
 //!
 //! A *next* root (see [`crate::rotation`]) is handed out before it signs anything.
 
@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::backoff::to_time;
 use crate::encoding::{hex_encode, pem_encode};
 
-/// The most CA generations an issuer's status keeps (the oldest superseded go first).
-pub const MAX_GENERATIONS: usize = 8;
+/// The most CA generations an issuer may need at once; a CA change that would need more makes
+/// the issuer not Ready (`TooManyCAGenerations`) rather than drop a root still needed.
+pub const MAX_GENERATIONS: usize = 16;
 
 /// One root an issuer has signed under.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
@@ -45,8 +46,9 @@ pub struct CaGeneration {
     pub longest_leaf_seconds: Option<u64>,
 }
 
-/// Signatures that started before a root was superseded finish within this time.
-pub(crate) const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(60);
+/// Signatures that started before a root was superseded finish within this time: it covers a
+/// request controller whose copy of the issuer is late by up to this much.
+pub(crate) const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(600);
 
 /// What an issuer check found about its roots.
 #[derive(Clone, Copy, Debug)]
@@ -107,14 +109,19 @@ fn needed(generation: &CaGeneration, now: SystemTime) -> bool {
 /// The generations after a check at `now` found `roots`: the signing root first (the previous
 /// one superseded if it differs, its `leavesExpireBy` tightened by the longest lifetime its
 /// policies allowed), then a next root if one is published, then the superseded ones still
-/// needed, at most [`MAX_GENERATIONS`].
+/// needed. Never drops a root that may still be needed; the caller refuses more than
+/// [`MAX_GENERATIONS`].
 pub(crate) fn next_generations(previous: &[CaGeneration], roots: Roots<'_>, now: SystemTime) -> Vec<CaGeneration> {
     let stamp = |t: SystemTime| to_time(t).0.to_string();
     let fingerprint_of_signing = fingerprint(roots.signing);
     let next_fingerprint = roots.next.map(|(der, _)| fingerprint(der));
+    // A generation that signed at some time (current, or superseded) has a history to keep; one
+    // only ever published ahead of a switch has none.
+    let signed = |g: &CaGeneration| !g.next || g.superseded_at.is_some();
+    let history = |fp: &str| previous.iter().find(|g| g.fingerprint == fp && signed(g));
     // The lifetime bound of the signing root: every policy seen while it was current, an
     // unlimited one for good.
-    let was_current = previous.iter().find(|g| g.fingerprint == fingerprint_of_signing && !g.next);
+    let was_current = history(&fingerprint_of_signing);
     let longest = match (was_current, roots.longest_leaf) {
         (_, None) => None,
         (Some(g), Some(now_longest)) => g.longest_leaf_seconds.map(|s| s.max(now_longest.as_secs())),
@@ -129,33 +136,37 @@ pub(crate) fn next_generations(previous: &[CaGeneration], roots: Roots<'_>, now:
         longest_leaf_seconds: longest,
     }];
     if let (Some((der, expires)), Some(fp)) = (roots.next, &next_fingerprint) {
-        next.push(CaGeneration {
-            fingerprint: fp.clone(),
-            certificate: pem_encode("CERTIFICATE", der),
-            leaves_expire_by: stamp(expires),
-            superseded_at: None,
-            next: true,
-            longest_leaf_seconds: None,
+        // A root that signed before (a rollback) keeps its bound and history while published
+        // again as the next one.
+        next.push(match history(fp) {
+            Some(earlier) => CaGeneration { next: true, ..earlier.clone() },
+            None => CaGeneration {
+                fingerprint: fp.clone(),
+                certificate: pem_encode("CERTIFICATE", der),
+                leaves_expire_by: stamp(expires),
+                superseded_at: None,
+                next: true,
+                longest_leaf_seconds: None,
+            },
         });
     }
     let others = previous.iter().filter(|g| {
-        g.fingerprint != fingerprint_of_signing && Some(&g.fingerprint) != next_fingerprint.as_ref() && !g.next
+        g.fingerprint != fingerprint_of_signing && Some(&g.fingerprint) != next_fingerprint.as_ref() && signed(g)
     });
     for generation in others.filter(|g| needed(g, now)) {
-        let mut generation = generation.clone();
+        let mut generation = CaGeneration { next: false, ..generation.clone() };
         if generation.superseded_at.is_none() {
             generation.superseded_at = Some(stamp(now));
             // Nothing signs under it from now on: its leaves expire within the longest lifetime.
-            if let (Some(seconds), Some(by)) =
-                (generation.longest_leaf_seconds, parse_time(&generation.leaves_expire_by))
-            {
-                let bound = now + Duration::from_secs(seconds) + IN_FLIGHT_MARGIN;
+            let bound = generation
+                .longest_leaf_seconds
+                .and_then(|seconds| now.checked_add(Duration::from_secs(seconds))?.checked_add(IN_FLIGHT_MARGIN));
+            if let (Some(bound), Some(by)) = (bound, parse_time(&generation.leaves_expire_by)) {
                 generation.leaves_expire_by = stamp(bound.min(by));
             }
         }
         next.push(generation);
     }
-    next.truncate(MAX_GENERATIONS);
     next
 }
 
@@ -257,9 +268,9 @@ mod tests {
         assert_eq!(switched.len(), 2);
         assert_eq!((switched[0].fingerprint.clone(), switched[0].next), (fingerprint(new), false));
         assert_eq!(switched[0].longest_leaf_seconds, Some(3600), "the policies seen while it was current");
-        assert_eq!(switched[1].leaves_expire_by, to_time(from_unix(3_000 + 7_200 + 60)).0.to_string());
-        assert_eq!(next_departure(&switched), Some(from_unix(3_000 + 7_200 + 60)));
-        assert!(overlapping(&switched, from_unix(10_000)) && !overlapping(&switched, from_unix(10_260)));
+        assert_eq!(switched[1].leaves_expire_by, to_time(from_unix(3_000 + 7_200 + 600)).0.to_string());
+        assert_eq!(next_departure(&switched), Some(from_unix(3_000 + 7_200 + 600)));
+        assert!(overlapping(&switched, from_unix(10_000)) && !overlapping(&switched, from_unix(10_800)));
         // An unlimited policy at any time while a root is current: bounded by its CA only.
         let unlimited = super::next_generations(&longer, roots(old, Some(new), None), from_unix(2_500));
         assert_eq!(unlimited[0].longest_leaf_seconds, None);
@@ -268,15 +279,31 @@ mod tests {
         // A next root withdrawn before the switch leaves the bundles at once.
         let withdrawn = super::next_generations(&longer, roots(old, None, Some(hour)), from_unix(2_600));
         assert_eq!(withdrawn.len(), 1);
+        // A rollback: the old root named as next again keeps its bound, and stays needed when
+        // withdrawn again.
+        let rollback = super::next_generations(&switched, roots(new, Some(old), Some(hour)), from_unix(3_100));
+        assert_eq!(rollback.len(), 2);
+        assert_eq!(
+            (rollback[1].next, rollback[1].leaves_expire_by.clone()),
+            (true, switched[1].leaves_expire_by.clone())
+        );
+        let again = super::next_generations(&rollback, roots(new, None, Some(hour)), from_unix(3_200));
+        assert_eq!(again.len(), 2, "a root that signed stays while its leaves may be valid");
+        assert_eq!((again[1].next, again[1].superseded_at.clone()), (false, switched[1].superseded_at.clone()));
+        // A lifetime bound far in the future does not overflow.
+        let huge =
+            super::next_generations(&[], roots(old, None, Some(Duration::from_secs(u64::MAX / 2))), from_unix(1));
+        let after = super::next_generations(&huge, roots(new, None, None), from_unix(2));
+        assert_eq!(after[1].leaves_expire_by, to_time(from_unix(1_000_000)).0.to_string(), "the CA's expiry");
     }
 
     #[test]
-    fn generations_are_bounded() {
+    fn no_needed_generation_is_dropped_to_make_room() {
         let mut generations = Vec::new();
         for i in 0..20u8 {
             generations = next_generations(&generations, &root(i), from_unix(1_000_000), from_unix(u64::from(i)));
         }
-        assert_eq!(generations.len(), MAX_GENERATIONS);
+        assert_eq!(generations.len(), 20, "every root whose leaves may be valid is kept (the caller refuses more)");
         assert_eq!(generations[0].fingerprint, fingerprint(&root(19)));
     }
 

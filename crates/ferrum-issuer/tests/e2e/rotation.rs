@@ -208,7 +208,7 @@ async fn leaf_under(h: &Harness, secret: &str, root: &[u8], timeout: Duration) -
 /// - once the old leaves have expired (the old CA lives 3 minutes, and Ferrum never issues past
 ///   its CA's expiry): the old root is gone from every bundle and the rotation status with it.
 ///
-/// A second issuer switches by hand (`switchNow`), a third names a next CA that does not exist.
+/// A second issuer switches by hand (`switchTo` the next root's fingerprint).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_staged_rotation_of_a_ca_cert_manager_manages_breaks_no_client() {
     let mut h = Harness::new("stage").await;
@@ -254,11 +254,12 @@ async fn a_staged_rotation_of_a_ca_cert_manager_manages_breaks_no_client() {
     let issuers = h.issuers(IssuerScope::Namespaced);
     let patch = json!({"spec": {"ca": {"next": next}}});
     issuers.patch("ca", &PatchParams::default(), &Patch::Merge(patch)).await.expect("name the next CA");
-    let publishing = rotation_where(&h, "ca", "phase Publishing", Duration::from_secs(30), |r| {
-        r.phase == RotationPhase::Publishing && r.cross_certificate.is_some()
+    let publishing = rotation_where(&h, "ca", "phase Publishing, bundles written", Duration::from_secs(30), |r| {
+        r.phase == RotationPhase::Publishing && r.bundles_published_at.is_some()
     })
     .await;
     assert!(publishing.waiting_for.contains("the propagation window"), "{}", publishing.waiting_for);
+    assert!(publishing.cross_certificate.is_none(), "cross-signed at the switch, not before");
     let bundle = configmap_with(&h, 2, Duration::from_secs(30)).await;
     assert_eq!(pem_certs(&bundle)[0], pem_certs(&old_root)[0], "the root that signs comes first");
     let trust_bundle = cluster_trust_bundle_with(&h, "ca", 2, Duration::from_secs(30)).await;
@@ -276,24 +277,23 @@ async fn a_staged_rotation_of_a_ca_cert_manager_manages_breaks_no_client() {
     }
     let events = h.events_about("ca").await;
     assert!(events.iter().any(|e| e.reason.as_deref() == Some("NextCAPublished")), "{events:?}");
-    assert!(events.iter().any(|e| e.reason.as_deref() == Some("CrossSigned")), "{events:?}");
 
     // The manual issuer: published, waiting for the user, then switched when told.
     let manual_next = json!({"spec": {"ca": {"next": {"secretName": "ca-2"}}}});
     issuers.patch("manual", &PatchParams::default(), &Patch::Merge(manual_next)).await.expect("next CA by hand");
     let waiting = rotation_where(&h, "manual", "manual Publishing", Duration::from_secs(30), |r| {
-        r.phase == RotationPhase::Publishing
+        r.phase == RotationPhase::Publishing && r.bundles_published_at.is_some()
     })
     .await;
-    assert_eq!(waiting.waiting_for, "a switch by hand: set next.switchNow to true");
-    let switch_now = json!({"spec": {"ca": {"next": {"switchNow": true}}}});
-    issuers.patch("manual", &PatchParams::default(), &Patch::Merge(switch_now)).await.expect("switch now");
+    assert_eq!(waiting.waiting_for, format!("a switch by hand: set next.switchTo to {}", waiting.next));
+    let switch_to = json!({"spec": {"ca": {"next": {"switchTo": waiting.next}}}});
+    issuers.patch("manual", &PatchParams::default(), &Patch::Merge(switch_to)).await.expect("switch by hand");
     rotation_where(&h, "manual", "manual Switched", Duration::from_secs(30), |r| r.phase == RotationPhase::Switched)
         .await;
     create_certificate(&h, "by-hand", issuer_ref("manual"), leaf_spec("by-hand.example.com")).await;
     certificate_ready(&h, "by-hand").await;
     let by_hand = secret_data(&h, "by-hand-tls", "tls.crt").await;
-    assert!(verifies_chain(&new_root, &by_hand).0, "the manual issuer signs with the next CA after switchNow");
+    assert!(verifies_chain(&new_root, &by_hand).0, "the manual issuer signs with the next CA after switchTo");
     assert!(!verifies_chain(&old_root, &by_hand).0, "without crossSign, no chain to the old root");
 
     // Switched by the window: new leaves under the new root, the old ones re-issued.
@@ -302,6 +302,10 @@ async fn a_staged_rotation_of_a_ca_cert_manager_manages_breaks_no_client() {
             .await;
     let switched_at = std::time::Instant::now();
     assert!(switched.switched_at.is_some());
+    let events = h.events_about("ca").await;
+    for reason in ["CASwitched", "CrossSigned"] {
+        assert!(events.iter().any(|e| e.reason.as_deref() == Some(reason)), "{reason}: {events:?}");
+    }
     for (name, _) in &old {
         let renewed = leaf_under(&h, &format!("{name}-tls"), &new_root, Duration::from_secs(30)).await;
         let ca_crt = secret_data(&h, &format!("{name}-tls"), "ca.crt").await;
@@ -356,17 +360,30 @@ async fn a_staged_rotation_of_a_ca_cert_manager_manages_breaks_no_client() {
     all_verify(&ca_crt_5, &[("app-5", &new_5)], "its ca.crt at the end");
 }
 
-/// A next CA that is not usable (its Secret missing) makes the issuer not Ready with a reason
-/// that names it, rather than a rotation toward a CA that cannot sign.
+/// A next CA that is not usable (its Secret missing) is said on the issuer (a Warning event)
+/// while the current CA goes on signing; nothing is published until it is usable, then the
+/// rotation starts.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_next_ca_that_cannot_sign_is_said_on_the_issuer() {
+async fn a_next_ca_that_cannot_sign_is_said_and_stops_nothing() {
     let (h, _) = ready_world("nextbad", &[]).await;
-    let patch = json!({"spec": {"ca": {"next": {"secretName": "missing"}}}});
-    h.issuers(IssuerScope::Namespaced).patch("ca", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
-    let (reason, message) = h.issuer_ready(IssuerScope::Namespaced, "ca", "False").await;
-    assert_eq!(reason, "NextCAInvalid");
-    assert!(message.contains("Secret") && message.contains("missing") && message.contains("spec.ca.next"), "{message}");
-    let patch = json!({"spec": {"ca": {"next": null}}});
-    h.issuers(IssuerScope::Namespaced).patch("ca", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
-    h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await;
+    let patch = json!({"spec": {"ca": {"next": {"secretName": "later"}}}});
+    let issuers = h.issuers(IssuerScope::Namespaced);
+    issuers.patch("ca", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
+    let warning = eventually("a NextCAInvalid event", Duration::from_secs(30), || async {
+        let events = h.events_about("ca").await;
+        events.into_iter().find(|e| e.reason.as_deref() == Some("NextCAInvalid"))
+    })
+    .await;
+    let note = warning.note.unwrap_or_default();
+    assert!(note.contains("Secret") && note.contains("later") && note.contains("spec.ca.next"), "{note}");
+    assert_eq!(h.issuer_ready(IssuerScope::Namespaced, "ca", "True").await.0, "Checked", "the current CA signs on");
+    let status = issuers.get("ca").await.expect("issuer").status.expect("status");
+    assert!(status.rotation.is_none() && status.ca_generations.len() == 1, "nothing published: {status:?}");
+    let next = make_ca("Later CA", CaOptions::default());
+    h.create_secret(&h.ns, "later", &[("tls.crt", next.cert_pem.as_bytes()), ("tls.key", next.key_pem.as_bytes())])
+        .await;
+    rotation_where(&h, "ca", "the rotation once the next CA is usable", Duration::from_secs(30), |r| {
+        r.phase == RotationPhase::Publishing
+    })
+    .await;
 }

@@ -269,13 +269,22 @@ impl Signer for CaSigner {
             ca_health("Signing CA verified", not_after, namespace, &spec.secret_name).with_root(ca.bundle.root().der());
         let Some(next) = &spec.next else { return Ok(health) };
         // The next CA is checked like the current one: a rotation toward a CA that cannot sign
-        // is said now, not at the switch.
+        // is said now, not at the switch. Before the switch the current CA still signs, so the
+        // issuer stays Ready and the rotation waits (the next root is not handed out); after
+        // it the next CA is the one that signs, and the issuer is not Ready.
+        let unusable = |message: &str| {
+            IssuerError::new(
+                NEXT_CA_INVALID,
+                format!("the next CA (spec.ca.next) is not usable: {message}; fix it or remove spec.ca.next"),
+            )
+        };
+        let switched = matches!(issuer.active, ActiveCa::Next { .. });
         match self.load(namespace, &next.secret_name).await {
             Ok(next) => Ok(health.with_next(next.bundle.root().der(), next.bundle.issuer_info().not_after)),
-            Err(LoadError::Issuer(e)) => Err(IssuerError::new(
-                NEXT_CA_INVALID,
-                format!("the next CA (spec.ca.next) is not usable: {}; fix it or remove spec.ca.next", e.message),
-            )),
+            Err(LoadError::Issuer(e)) if switched => Err(unusable(&e.message)),
+            Err(LoadError::Issuer(e)) => {
+                Ok(health.with_warning(Warning::new(NEXT_CA_INVALID, unusable(&e.message).message)))
+            }
             Err(LoadError::Transient(message)) => Err(IssuerError::transient(SECRET_UNREADABLE, message)),
         }
     }

@@ -258,7 +258,8 @@ impl<S: Signer> Context<S> {
         self.metrics.reconcile_errors.get_or_create(&labels).inc();
     }
 
-    /// What the signer sees of the issuer `key` names, with its spec.
+    /// What the signer sees of the issuer `key` names, with its spec, signing with the CA its
+    /// status says signs now.
     pub(crate) fn issuer_context<'a>(
         &'a self,
         key: &'a IssuerKey,
@@ -269,7 +270,11 @@ impl<S: Signer> Context<S> {
             name: &key.name,
             secret_namespace: self.secret_namespace(key.scope, key.namespace.as_deref()),
             spec,
-            active: crate::rotation::ActiveCa::Current,
+            // The CA that signs now (after a staged switch, the next one): CRLs follow it too.
+            active: self
+                .issuer(key)
+                .and_then(|issuer| Some(issuer.status.as_ref()?.rotation.as_ref()?.active()))
+                .unwrap_or_default(),
         }
     }
 

@@ -104,7 +104,13 @@ pub(super) async fn reconcile<S: Signer>(
                 name: issuer.metadata.name.as_deref().unwrap_or_default(),
                 secret_namespace: shared.secret_namespace(ctx.scope, issuer.metadata.namespace.as_deref()),
                 spec,
-                active: crate::rotation::ActiveCa::Current,
+                // After a switch the next CA signs: the backend holds it to the issuer's health.
+                active: issuer
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.rotation.as_ref())
+                    .map(|r| r.active())
+                    .unwrap_or_default(),
             };
             shared.signer.check(&issuer_ctx).await
         }
@@ -116,39 +122,50 @@ pub(super) async fn reconcile<S: Signer>(
             "issuer check could not be made; keeping its Ready condition and checking again");
         return Ok(Action::requeue(TRANSIENT_RECHECK));
     }
-    let ready = match &result {
-        Ok(health) => Ok(health.message.as_str()),
-        Err(e) => Err((e.reason.as_str(), e.message.as_str())),
-    };
     // The roots it has signed under (see `crate::trust`) and a staged rotation (see
     // `crate::rotation`), when the backend says which roots.
     let now = std::time::SystemTime::now();
-    let longest_leaf = policy_max;
     let rotation_spec = issuer.spec.valid().and_then(|spec| shared.signer.rotation(spec));
-    let trust = match &result {
+    let followed = match &result {
         Ok(health) => match (&health.root, health.expires) {
             (Some(root), Some(expires)) => {
                 let current = (root, expires);
-                Some(follow_roots(shared, ctx.scope, &issuer, health, current, rotation_spec, longest_leaf, now).await)
+                Some(follow_roots(shared, ctx.scope, &issuer, health, current, rotation_spec, policy_max, now).await)
             }
             _ => None,
         },
         Err(_) => None,
     };
+    let (mut trust, result) = match followed {
+        Some(Err(error)) => (None, Err(error)),
+        Some(Ok(followed)) => (Some(followed), result),
+        None => (None, result),
+    };
+    let ready = match &result {
+        Ok(health) => Ok(health.message.as_str()),
+        Err(e) => Err((e.reason.as_str(), e.message.as_str())),
+    };
     // The roots clients need, published where the issuer asks (a ConfigMap) and, where the
-    // apiserver serves them, as a ClusterTrustBundle.
-    let bundle = trust.as_ref().map(|t| t.bundle.clone());
+    // apiserver serves them, as a ClusterTrustBundle. A next root counts as published once
+    // every one of them was written with it.
     let config_map = issuer.spec.valid().and_then(|spec| shared.signer.trust_bundle(spec)?.config_map_name.as_deref());
-    if let (Some(bundle), Some(name)) = (&bundle, config_map) {
-        let namespace = shared.secret_namespace(ctx.scope, issuer.metadata.namespace.as_deref());
-        if let Err(error) = publish_bundle(shared, namespace, name, bundle).await {
-            warn!(issuer = %issuer.name_any(), %error, "the CA bundle ConfigMap was not written");
+    let mut cluster_trust_bundle = None;
+    if let Some(trust) = trust.as_mut() {
+        let mut everywhere = true;
+        if let Some(name) = config_map {
+            let namespace = shared.secret_namespace(ctx.scope, issuer.metadata.namespace.as_deref());
+            if let Err(error) = publish_bundle(shared, namespace, name, &trust.bundle).await {
+                warn!(issuer = %issuer.name_any(), %error, "the CA bundle ConfigMap was not written");
+                everywhere = false;
+            }
+        }
+        let (said, written) = publish_cluster_trust_bundle(shared, ctx.scope, &issuer, &trust.bundle).await;
+        cluster_trust_bundle = Some(said);
+        if let (true, true, Some(rotation), Some(spec)) = (everywhere, written, trust.rotation.as_mut(), rotation_spec)
+        {
+            crate::rotation::bundles_published(rotation, spec, now);
         }
     }
-    let cluster_trust_bundle = match &bundle {
-        Some(bundle) => Some(publish_cluster_trust_bundle(shared, ctx.scope, &issuer, bundle).await),
-        None => None,
-    };
     let status_trust = TrustStatus {
         generations: trust.as_ref().map(|t| t.generations.as_slice()),
         cluster_trust_bundle: cluster_trust_bundle.as_deref(),
@@ -179,6 +196,9 @@ pub(super) async fn reconcile<S: Signer>(
     // Each warning is published when it first appears (or changes), not on every re-check.
     let warnings = result.as_ref().map(|h| h.warnings.as_slice()).unwrap_or_default();
     let fresh = shared.fresh_warnings(issuer.metadata.uid.as_deref().unwrap_or_default(), warnings);
+    if trust.as_ref().and_then(|t| t.rotation.as_ref()).and_then(|r| r.reissue.as_ref()).is_none() {
+        shared.metrics.reissue_remaining.remove(&labels);
+    }
     let object = issuer.object_ref(&shared.config.kinds.api_resource(ctx.scope));
     for warning in fresh {
         shared.event(&object, true, &warning.reason, warning.message, "Check");
@@ -215,7 +235,8 @@ struct Followed {
 }
 
 /// Advances the issuer's rotation and generations after a check found `current` (root DER,
-/// expiry) and maybe a next CA; cross-signs and re-issues when the rotation asks for it.
+/// expiry) and maybe a next CA; cross-signs at the switch and re-issues when the rotation asks
+/// for it. `Err`: the issuer would need more roots than it may keep.
 #[allow(clippy::too_many_arguments)]
 async fn follow_roots<S: Signer>(
     ctx: &Context<S>,
@@ -226,9 +247,9 @@ async fn follow_roots<S: Signer>(
     spec: Option<&crate::rotation::RotationSpec>,
     longest_leaf: Option<Duration>,
     now: std::time::SystemTime,
-) -> Followed {
+) -> Result<Followed, IssuerError> {
     use crate::rotation::{Found, RotationPhase, advance};
-    use crate::trust::{Roots, fingerprint, next_generations, overlapping};
+    use crate::trust::{MAX_GENERATIONS, Roots, fingerprint, next_generations, overlapping};
     let status = issuer.status.clone().unwrap_or_default();
     let current_fingerprint = fingerprint(current.0);
     let next = health.next.as_ref();
@@ -250,18 +271,32 @@ async fn follow_roots<S: Signer>(
     };
     let roots = Roots { signing, signing_expires, next: pending, longest_leaf };
     let generations = next_generations(&status.ca_generations, roots, now);
+    if generations.len() > MAX_GENERATIONS {
+        return Err(IssuerError::new(
+            crate::reasons::TOO_MANY_CA_GENERATIONS,
+            format!(
+                "this change of CA would leave {} roots to hand out (at most {MAX_GENERATIONS}): earlier roots still \
+                 have valid leaves; wait for them to expire, or revert the CA",
+                generations.len()
+            ),
+        ));
+    }
     let bundle = crate::trust::bundle(&crate::encoding::pem_encode("CERTIFICATE", signing), &generations, now);
     let name = issuer.name_any();
     let mut said: Vec<(&'static str, String)> =
         transitions.iter().map(|t| (t.reason(), rotation_message(t, rotation.as_ref(), &name))).collect();
     if let (Some(rotation), Some(spec), Some(next)) = (rotation.as_mut(), spec, next) {
-        let issuer_ctx = ctx.issuer_context_of(scope, issuer);
-        let wanted = spec.cross_sign && rotation.cross_certificate.is_none() && ctx.may_write().is_ok();
-        if let (true, Some(issuer_ctx)) = (wanted, &issuer_ctx) {
-            match ctx.signer.cross_certificate(issuer_ctx, &next.root).await {
+        // The cross-certificate is made at the switch, not before: a rotation withdrawn while
+        // publishing leaves none behind.
+        let wanted = spec.cross_sign
+            && rotation.phase == RotationPhase::Switched
+            && rotation.cross_certificate.is_none()
+            && ctx.may_write().is_ok();
+        if let (true, Some(issuer_ctx)) = (wanted, ctx.issuer_context_of(scope, issuer)) {
+            match ctx.signer.cross_certificate(&issuer_ctx, &next.root).await {
                 Ok(pem) => {
                     rotation.cross_certificate = Some(pem);
-                    said.push(("CrossSigned", format!("the next root is cross-signed by the current CA of {name}")));
+                    said.push(("CrossSigned", format!("the next root is cross-signed by the previous CA of {name}")));
                 }
                 Err(error) => {
                     warn!(issuer = %name, %error, "the next root could not be cross-signed");
@@ -279,16 +314,21 @@ async fn follow_roots<S: Signer>(
             rotation.waiting_for = crate::rotation::waiting_for(rotation, spec);
         }
     }
-    let reissuing = rotation.as_ref().and_then(|r| r.reissue.as_ref()).is_some_and(|r| r.remaining > 0);
+    let reissuing =
+        rotation.as_ref().and_then(|r| r.reissue.as_ref()).is_some_and(|r| r.remaining > 0 || r.blocked.is_some());
+    let unpublished =
+        rotation.as_ref().is_some_and(|r| r.phase == RotationPhase::Publishing && r.bundles_published_at.is_none());
     let due = [
         rotation.as_ref().and_then(|r| r.due()),
+        // Bundles that could not be written are tried again in a few seconds.
+        unpublished.then(|| now + TRANSIENT_RECHECK),
         crate::trust::next_departure(&generations),
         reissuing.then(|| now + super::reissue::PASS_INTERVAL),
     ]
     .into_iter()
     .flatten()
     .min();
-    Followed { generations, rotation, bundle, transitions: said, due }
+    Ok(Followed { generations, rotation, bundle, transitions: said, due })
 }
 
 /// The message of a rotation event.
@@ -311,6 +351,7 @@ fn rotation_message(
             )
         }
         Transition::Cancelled => format!("the next CA of {issuer} was withdrawn; the CA of its spec signs"),
+        Transition::Ended => format!("the previous root of {issuer} has left every bundle: the rotation is over"),
     }
 }
 
@@ -392,17 +433,18 @@ fn signer_name<T: Clone>(kinds: &crate::api::IssuerKinds, scope: IssuerScope, is
 }
 
 /// Publishes `bundle` as the ClusterTrustBundle linked to the issuer's signer name (named
-/// `<signer name, / as :>:roots`); returns what the issuer's status says about it.
+/// `<signer name, / as :>:roots`); returns what the issuer's status says about it, and whether
+/// the bundle is where clients look (written, or the API not served: nothing to write).
 async fn publish_cluster_trust_bundle<S: Signer>(
     ctx: &Context<S>,
     scope: IssuerScope,
     issuer: &WatchedIssuer<S::Spec>,
     bundle: &str,
-) -> String {
+) -> (String, bool) {
     let signer = signer_name(&ctx.config.kinds, scope, issuer);
     let name = format!("{}:roots", signer.replace('/', ":"));
     if ctx.may_write().is_err() {
-        return format!("ClusterTrustBundle {name}: not written (not the leader)");
+        return (format!("ClusterTrustBundle {name}: not written (not the leader)"), false);
     }
     let gvk = kube::core::GroupVersionKind::gvk("certificates.k8s.io", "v1beta1", "ClusterTrustBundle");
     let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, "clustertrustbundles");
@@ -418,15 +460,18 @@ async fn publish_cluster_trust_bundle<S: Signer>(
 }
 
 /// What the issuer's status says after publishing its ClusterTrustBundle: where, or why not —
-/// an apiserver that does not serve them is said, not an error.
-fn bundle_outcome(written: Result<(), kube::Error>, name: &str, signer: &str) -> String {
+/// an apiserver that does not serve them is said, not an error — and whether that is settled
+/// (written, or not served).
+fn bundle_outcome(written: Result<(), kube::Error>, name: &str, signer: &str) -> (String, bool) {
     match written {
-        Ok(()) => format!("published as ClusterTrustBundle {name} (signer {signer})"),
-        Err(kube::Error::Api(status)) if status.code == 404 => "not published: this apiserver does not serve \
-             ClusterTrustBundles (certificates.k8s.io/v1beta1 needs --runtime-config and the ClusterTrustBundle \
-             feature gate)"
-            .to_owned(),
-        Err(error) => format!("ClusterTrustBundle {name} not written: {error}"),
+        Ok(()) => (format!("published as ClusterTrustBundle {name} (signer {signer})"), true),
+        Err(kube::Error::Api(status)) if status.code == 404 => (
+            "not published: this apiserver does not serve ClusterTrustBundles (certificates.k8s.io/v1beta1 needs \
+             --runtime-config and the ClusterTrustBundle feature gate)"
+                .to_owned(),
+            true,
+        ),
+        Err(error) => (format!("ClusterTrustBundle {name} not written: {error}"), false),
     }
 }
 
@@ -505,14 +550,14 @@ mod tests {
         let status = |code: u16| {
             Err(kube::Error::Api(kube::core::Status::failure("not here", "NotFound").with_code(code).boxed()))
         };
-        let said = bundle_outcome(status(404), "s:x:roots", "s/x");
+        let (said, settled) = bundle_outcome(status(404), "s:x:roots", "s/x");
         assert!(said.starts_with("not published: this apiserver does not serve ClusterTrustBundles"), "{said}");
-        assert!(
-            bundle_outcome(status(403), "s:x:roots", "s/x").starts_with("ClusterTrustBundle s:x:roots not written")
-        );
+        assert!(settled, "nothing to wait for where the API is not served");
+        let (said, settled) = bundle_outcome(status(403), "s:x:roots", "s/x");
+        assert!(said.starts_with("ClusterTrustBundle s:x:roots not written") && !settled, "{said}");
         assert_eq!(
             bundle_outcome(Ok(()), "s:x:roots", "s/x"),
-            "published as ClusterTrustBundle s:x:roots (signer s/x)"
+            ("published as ClusterTrustBundle s:x:roots (signer s/x)".to_owned(), true)
         );
     }
 }

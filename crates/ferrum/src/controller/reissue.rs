@@ -78,10 +78,13 @@ fn issued_before(certificate: &Value, switched_at: SystemTime) -> bool {
     not_before.is_some_and(|at| at + CLOCK_SKEW_BACKDATE <= switched_at + SWITCH_SLACK)
 }
 
-/// Whether cert-manager is issuing it already.
-fn issuing(certificate: &Value) -> bool {
+/// Whether to leave it to cert-manager for now: issuing already, or failed since the switch
+/// (cert-manager retries a failed issuance with its own backoff; asking again would bypass it).
+fn leave_alone(certificate: &Value, switched_at: SystemTime) -> bool {
     let conditions = certificate.pointer("/status/conditions").and_then(Value::as_array);
-    conditions.is_some_and(|list| list.iter().any(|c| c["type"] == ISSUING && c["status"] == "True"))
+    let issuing = conditions.is_some_and(|list| list.iter().any(|c| c["type"] == ISSUING && c["status"] == "True"));
+    let failed = certificate.pointer("/status/lastFailureTime").and_then(Value::as_str).and_then(parse_time);
+    issuing || failed.is_some_and(|at| at >= switched_at)
 }
 
 /// One pass: counts what remains, asks for as many re-issuances as the budget allows.
@@ -128,7 +131,7 @@ pub(super) async fn pass<S: Signer>(
     status.remaining = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
     status.blocked = None;
     let uid = issuer.metadata.uid.clone().unwrap_or_default();
-    for certificate in candidates.into_iter().filter(|c| !issuing(&c.data)) {
+    for certificate in candidates.into_iter().filter(|c| !leave_alone(&c.data, switched_at)) {
         if !ctx.reissue_budgets.take(&uid, spec.per_minute) {
             break;
         }
@@ -230,6 +233,19 @@ mod tests {
     }
 
     #[test]
+    fn certificates_issuing_or_failed_since_the_switch_are_left_to_cert_manager() {
+        let switched = from_unix(1_000);
+        let at = |secs: u64| to_time(from_unix(secs)).0.to_string();
+        assert!(leave_alone(&certificate(None, true), switched), "issuing already");
+        assert!(!leave_alone(&certificate(None, false), switched));
+        let mut failed = certificate(None, false);
+        failed["status"]["lastFailureTime"] = json!(at(1_010));
+        assert!(leave_alone(&failed, switched), "failed after the switch: cert-manager's backoff");
+        failed["status"]["lastFailureTime"] = json!(at(900));
+        assert!(!leave_alone(&failed, switched), "a failure before the switch is no reason to wait");
+    }
+
+    #[test]
     fn certificates_issued_before_the_switch_are_the_ones_to_renew() {
         // Switched at 1970-01-01T00:16:40Z (1000 s); Ferrum backdates notBefore by 60 s.
         let switched = from_unix(1_000);
@@ -240,7 +256,6 @@ mod tests {
         assert!(!issued_before(&certificate(Some(&at(950)), false), switched), "signed 10 s after");
         assert!(!issued_before(&certificate(None, false), switched), "never issued");
         assert!(!issued_before(&certificate(Some("not a time"), false), switched), "unreadable: left alone");
-        assert!(issuing(&certificate(None, true)) && !issuing(&certificate(None, false)));
     }
 
     #[test]

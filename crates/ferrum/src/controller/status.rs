@@ -288,6 +288,7 @@ mod tests {
             phase: crate::rotation::RotationPhase::Publishing,
             next: "bb".into(),
             published_at: "2029-01-01T00:00:00Z".into(),
+            bundles_published_at: None,
             switch_at: None,
             switched_at: None,
             waiting_for: "a switch by hand".into(),

@@ -397,6 +397,12 @@ impl ChainLimits {
         Ok(())
     }
 
+    /// Whether a CA certificate for another subject (a cross-certificate) may be issued under
+    /// this chain: refuses when a pathLenConstraint leaves no room for one more CA.
+    pub(crate) fn check_new_ca(&self) -> Result<(), CaConstraintError> {
+        self.check_path_length(true)
+    }
+
     /// Refuses when a pathLenConstraint leaves no room: `new_ca` is whether the certificate to
     /// issue counts as one more CA below the issuing CA.
     fn check_path_length(&self, new_ca: bool) -> Result<(), CaConstraintError> {
