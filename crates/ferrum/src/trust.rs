@@ -50,6 +50,9 @@ pub struct CaGeneration {
 /// request controller whose copy of the issuer is late by up to this much.
 pub(crate) const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(600);
 
+/// The longest lifetime recorded: 100 years, what cert-manager may request at most.
+const LONGEST_LEAF_SECONDS: u64 = 100 * 365 * 24 * 3600;
+
 /// What an issuer check found about its roots.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Roots<'a> {
@@ -126,7 +129,9 @@ pub(crate) fn next_generations(previous: &[CaGeneration], roots: Roots<'_>, now:
         (_, None) => None,
         (Some(g), Some(now_longest)) => g.longest_leaf_seconds.map(|s| s.max(now_longest.as_secs())),
         (None, Some(now_longest)) => Some(now_longest.as_secs()),
-    };
+    }
+    // The apiserver stores integers as int64; no request lives longer than 100 years anyway.
+    .map(|seconds| seconds.min(LONGEST_LEAF_SECONDS));
     let mut next = vec![CaGeneration {
         fingerprint: fingerprint_of_signing.clone(),
         certificate: pem_encode("CERTIFICATE", roots.signing),

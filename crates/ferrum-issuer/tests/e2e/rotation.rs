@@ -387,3 +387,51 @@ async fn a_next_ca_that_cannot_sign_is_said_and_stops_nothing() {
     })
     .await;
 }
+
+/// Rotation settings a tenant may write to make the controller's time arithmetic overflow (a
+/// window of 3×10^15 hours; a policy lifetime as long, then a CA change) stop nothing: the first
+/// is `InvalidSpec`, the second bounds the old root by its CA's expiry, and the process goes on
+/// signing for another issuer.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_rotation_settings_never_stop_the_controller() {
+    let (h, _) = ready_world("rothostile", &[]).await;
+    let (next, replacement) =
+        (make_ca("Hostile Next", CaOptions::default()), make_ca("Hostile 2", CaOptions::default()));
+    for (name, ca) in [("next", &next), ("replacement", &replacement)] {
+        h.create_secret(&h.ns, name, &[("tls.crt", ca.cert_pem.as_bytes()), ("tls.key", ca.key_pem.as_bytes())]).await;
+    }
+    let huge = "3000000000000000h";
+    h.create_issuer_spec(
+        IssuerScope::Namespaced,
+        "window",
+        json!({"ca": {"secretName": "ca", "next": {"secretName": "next", "switchAfter": huge}}}),
+    )
+    .await;
+    h.create_issuer_spec(
+        IssuerScope::Namespaced,
+        "lifetime",
+        json!({"ca": {"secretName": "ca"}, "policy": {"maxDuration": huge}}),
+    )
+    .await;
+    let (reason, message) = h.issuer_ready(IssuerScope::Namespaced, "window", "False").await;
+    assert_eq!(reason, "InvalidSpec");
+    assert!(message.contains("next.switchAfter") && message.contains("87600h"), "{message}");
+    h.issuer_ready(IssuerScope::Namespaced, "lifetime", "True").await;
+    let patch = json!({"spec": {"ca": {"secretName": "replacement"}}});
+    let issuers = h.issuers(IssuerScope::Namespaced);
+    issuers.patch("lifetime", &PatchParams::default(), &Patch::Merge(patch)).await.expect("replace the CA");
+    let generations = eventually("the old root superseded", Duration::from_secs(30), || async {
+        let status = issuers.get("lifetime").await.ok()?.status?;
+        (status.ca_generations.len() == 2).then_some(status.ca_generations)
+    })
+    .await;
+    // Bounded by the old CA's expiry (the lifetime bound overflows, so it is not used).
+    let by: k8s_openapi::jiff::Timestamp = generations[1].leaves_expire_by.parse().expect("a time");
+    let now = k8s_openapi::jiff::Timestamp::now();
+    assert!(by > now && by.as_second() < now.as_second() + 4 * 365 * 86_400, "{by}: the CA's expiry, not an overflow");
+    // The controller is alive and signs for the issuer it had.
+    let csr = csr_pem("alive.example.com");
+    h.create_request("alive", &csr, ferrum_ref(IssuerScope::Namespaced, "ca")).await;
+    h.decide("alive", true).await;
+    h.request_reason("alive", "Issued", Duration::from_secs(30)).await;
+}

@@ -320,9 +320,10 @@ fn compile_usages(names: &[String]) -> Result<Option<UsageRules>, InvalidPolicy>
 }
 
 impl CompiledPolicy {
-    /// The longest lifetime this policy allows; `None`: no limit of its own.
+    /// The longest lifetime this policy allows, at most the 100 years any request may ask
+    /// for; `None`: no limit of its own.
     pub(crate) fn max_duration(&self) -> Option<Duration> {
-        self.max_duration
+        self.max_duration.map(|max| max.min(MAX_DURATION))
     }
 
     /// Judges one request. Rules are checked in this order, and the first one broken is
