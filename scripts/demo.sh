@@ -9,12 +9,17 @@
 #   scripts/demo.sh --pkcs11   the CA key generated on a SoftHSM2 token and never leaving it (the
 #                              `pkcs11` backend); the CA certificate, signed by a demo root, in a
 #                              Secret, the token's PIN in another
+#   scripts/demo.sh --node     a real node too (containerd, kubelet, kube-proxy, scheduler,
+#                              controller-manager; needs root): Ferrum's image built here from the
+#                              release binary, `helm install` of the chart, two replicas as pods
 set -euo pipefail
 backend=ca
+node=false
 case "${1:-}" in
   --pkcs11) backend=pkcs11 ;;
+  --node) node=true ;;
   "") ;;
-  *) echo "usage: $0 [--pkcs11]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--pkcs11 | --node]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -22,16 +27,74 @@ state=${FERRUM_DEMO_STATE:-${XDG_RUNTIME_DIR:-/tmp}/ferrum-demo}
 
 . scripts/prereqs.sh
 
+node_flag=()
+if $node; then
+  . scripts/node-prereqs.sh
+  node_flag=(--node)
+fi
 echo "== building the control plane binaries (first time: ~20 min on 2 cores, with progress)"
-bin=$(tools/controlplane/build.sh | tail -n 1)/bin
+bin=$(tools/controlplane/build.sh "${node_flag[@]}" | tail -n 1)/bin
 echo "== building Ferrum"
 cargo build --quiet -p ferrum-issuer -p ferrum-testenv
+$node && cargo build --quiet --release -p ferrum-issuer --bin ferrum-issuer
 kubectl() { "$bin/kubectl" "$@"; }
 
 if [ -f "$state/ferrum.pid" ]; then kill "$(cat "$state/ferrum.pid")" 2>/dev/null || true; fi
 target/debug/controlplane --state-dir "$state" down >/dev/null 2>&1 || true
-echo "== starting the control plane"
-eval "$(target/debug/controlplane --state-dir "$state" up)"
+echo "== starting the control plane${node_flag:+ and a node}"
+eval "$(target/debug/controlplane --state-dir "$state" up "${node_flag[@]}")"
+work=$(mktemp -d)
+openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 365 \
+  -subj "/O=Ferrum Demo/CN=Ferrum Demo CA" -addext "basicConstraints=critical,CA:TRUE" \
+  -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+
+if $node; then
+  echo "== Ferrum's image, built here with buildah from the release binary, imported into the node"
+  target/debug/controlplane --state-dir "$state" load-image --binary target/release/ferrum-issuer \
+    --name ghcr.io/ferrum-dev/ferrum-issuer:0.1.0
+  echo "== helm install (namespace ferrum-system enforces the restricted Pod Security profile)"
+  kubectl create namespace ferrum-system >/dev/null
+  kubectl label namespace ferrum-system pod-security.kubernetes.io/enforce=restricted >/dev/null
+  kubectl create namespace demo >/dev/null
+  "$bin/helm" install ferrum deploy/chart/ferrum-issuer -n ferrum-system --wait --timeout 120s 2>&1 \
+    | grep -E '^(NAME|STATUS|REVISION)' | sed 's/^/   /'
+  kubectl -n ferrum-system get pods -o wide
+  kubectl -n ferrum-system get lease ferrum -o jsonpath='   leader: {.spec.holderIdentity}{"\n"}'
+  kubectl -n demo create secret tls demo-ca --cert="$work/ca.crt" --key="$work/ca.key" >/dev/null
+  kubectl apply -f - >/dev/null <<YAML
+apiVersion: ferrum.dev/v1alpha1
+kind: FerrumIssuer
+metadata: { name: demo-ca, namespace: demo }
+spec: { ca: { secretName: demo-ca } }
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: { name: web, namespace: demo }
+spec:
+  secretName: web-tls
+  commonName: web.demo.example
+  dnsNames: [web.demo.example]
+  privateKey: { algorithm: ECDSA, size: 256 }
+  issuerRef: { group: ferrum.dev, kind: FerrumIssuer, name: demo-ca }
+YAML
+  kubectl -n demo wait --for=condition=Ready ferrumissuer/demo-ca --timeout=60s
+  kubectl -n demo wait --for=condition=Ready certificate/web --timeout=60s
+  kubectl -n demo get ferrumissuer,certificate,certificaterequest
+  echo "== the issued certificate"
+  kubectl -n demo get secret web-tls -o jsonpath='{.data.tls\.crt}' | base64 -d >"$work/tls.crt"
+  kubectl -n demo get secret web-tls -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/ca-from-secret.crt"
+  openssl x509 -in "$work/tls.crt" -noout -subject -issuer -dates -ext subjectAltName
+  echo "== openssl verify"
+  openssl verify -CAfile "$work/ca-from-secret.crt" "$work/tls.crt"
+  cat <<EOT
+
+The control plane, the node and Ferrum's pods are still running:
+  export KUBECONFIG=$KUBECONFIG
+Stop everything (pods, containers, the node's bridge, cgroups and iptables chains) with:
+  target/debug/controlplane --state-dir $state down
+EOT
+  exit 0
+fi
 
 echo "== installing Ferrum from the Helm chart's rendered manifests"
 # No kubelet runs here, so the Deployment is applied but never scheduled: the demo runs the
@@ -46,10 +109,6 @@ cp "$KUBECONFIG" "$sa_kubeconfig"
 KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-credentials ferrum --token="$token" >/dev/null
 KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-context --current --user=ferrum >/dev/null
 
-work=$(mktemp -d)
-openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 365 \
-  -subj "/O=Ferrum Demo/CN=Ferrum Demo CA" -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
 pkcs11_flags=()
 if [ "$backend" = pkcs11 ]; then
   echo "== a SoftHSM2 token with a P-256 key generated on it (never extractable)"

@@ -120,6 +120,16 @@ if $node; then
     for cmd in kubelet kube-proxy kube-scheduler kube-controller-manager; do
         build "$cmd" kubernetes "k8s.io/kubernetes/cmd/$cmd" "$kube_ldflags" "for the node"
     done
+    # The pod sandbox's process, from the same module's build/pause/linux/pause.c, linked
+    # statically (the node packs it into the image its containerd uses as sandbox image).
+    if [[ ! -x "$bin/pause" ]]; then
+        kube_src="$(cd "$modules/kubernetes" && go mod download -json k8s.io/kubernetes |
+            sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+        gcc -Os -static -DVERSION="$KUBERNETES_VERSION" -o "$bin/pause.tmp" "$kube_src/build/pause/linux/pause.c"
+        strip "$bin/pause.tmp"
+        mv -f "$bin/pause.tmp" "$bin/pause"
+        log "pause: built"
+    fi
 fi
 
 check_module cm-runner github.com/cert-manager/cert-manager "$CERT_MANAGER_VERSION"
@@ -188,7 +198,7 @@ done
     echo "# built $(date -u +%Y-%m-%dT%H:%M:%SZ) with $(go version)"
 } >"$dir/.complete"
 if $node; then
-    for f in kubelet kube-proxy kube-scheduler kube-controller-manager; do
+    for f in kubelet kube-proxy kube-scheduler kube-controller-manager pause; do
         [[ -x "$bin/$f" ]] || { log "missing $bin/$f"; exit 1; }
     done
     cp "$dir/.complete" "$dir/.node-complete"

@@ -89,18 +89,27 @@ pub(crate) async fn start_apiserver(
         let port = free_port()?;
         let url = format!("https://127.0.0.1:{port}");
         let mut cmd = Command::new(&program);
-        cmd.arg(format!("--etcd-servers={}", etcd.url))
-            .arg("--bind-address=127.0.0.1")
-            .arg("--advertise-address=127.0.0.1")
-            .arg(format!("--secure-port={port}"))
+        cmd.arg(format!("--etcd-servers={}", etcd.url));
+        if settings.node {
+            // Pods reach it through the `kubernetes` Service; its ServiceAccount admission gives
+            // them tokens.
+            cmd.args(crate::node::apiserver_args(pki));
+        } else {
+            // No pods without a node: no ServiceAccount admission (it would wait for tokens).
+            cmd.args([
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--authorization-mode=RBAC",
+                "--disable-admission-plugins=ServiceAccount",
+            ]);
+        }
+        cmd.arg(format!("--secure-port={port}"))
             .arg(format!("--tls-cert-file={}", pki.serving_cert.display()))
             .arg(format!("--tls-private-key-file={}", pki.serving_key.display()))
             .arg(format!("--client-ca-file={}", pki.ca_cert.display()))
-            .arg("--authorization-mode=RBAC")
             .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
             .arg(format!("--service-account-key-file={}", pki.service_account_public_key.display()))
             .arg(format!("--service-account-signing-key-file={}", pki.service_account_key.display()))
-            .arg("--disable-admission-plugins=ServiceAccount")
             // ClusterTrustBundles (certificates.k8s.io/v1beta1) are served on 1.36 only with both.
             .arg("--runtime-config=certificates.k8s.io/v1beta1=true")
             .arg("--feature-gates=ClusterTrustBundle=true")
@@ -122,6 +131,8 @@ pub(crate) struct ApiserverSettings<'a> {
     pub(crate) cert_dir: &'a Path,
     pub(crate) extra_args: &'a [String],
     pub(crate) timeout: Duration,
+    /// Whether a node runs pods against it (see [`crate::node`]).
+    pub(crate) node: bool,
 }
 
 /// Waits for `/readyz` (which includes the RBAC bootstrap) and for namespace `default`.

@@ -32,12 +32,23 @@ pub enum Tool {
     Helm,
     /// cmctl, cert-manager's CLI (approve, deny, status).
     Cmctl,
+    /// The kubelet (a node; `build.sh --node`).
+    Kubelet,
+    /// kube-proxy (a node).
+    KubeProxy,
+    /// kube-scheduler (a node).
+    KubeScheduler,
+    /// kube-controller-manager (a node).
+    KubeControllerManager,
 }
 
 impl Tool {
     /// Every tool, in the order the build step lists them.
     pub const ALL: [Tool; 6] =
         [Tool::Etcd, Tool::KubeApiserver, Tool::Kubectl, Tool::CmRunner, Tool::Helm, Tool::Cmctl];
+
+    /// The tools a node runs besides the control plane (`tools/controlplane/build.sh --node`).
+    pub const NODE: [Tool; 4] = [Tool::Kubelet, Tool::KubeProxy, Tool::KubeScheduler, Tool::KubeControllerManager];
 
     /// The tools [`Binaries::locate`] insists on, because the control plane runs them.
     pub const REQUIRED: [Tool; 3] = [Tool::Etcd, Tool::KubeApiserver, Tool::CmRunner];
@@ -51,6 +62,10 @@ impl Tool {
             Tool::CmRunner => "cm-runner",
             Tool::Helm => "helm",
             Tool::Cmctl => "cmctl",
+            Tool::Kubelet => "kubelet",
+            Tool::KubeProxy => "kube-proxy",
+            Tool::KubeScheduler => "kube-scheduler",
+            Tool::KubeControllerManager => "kube-controller-manager",
         }
     }
 }
@@ -104,6 +119,24 @@ impl Binaries {
     pub fn path(&self, tool: Tool) -> Result<PathBuf> {
         let path = self.bin_path(tool);
         if is_executable(&path) { Ok(path) } else { Err(missing(&self.dir, &[format!("bin/{}", tool.file_name())])) }
+    }
+
+    /// Checks that the node's tools were built (`build.sh --node`); the error names the command.
+    pub fn check_node(&self) -> Result<()> {
+        let absent: Vec<String> = Tool::NODE
+            .iter()
+            .filter(|tool| !is_executable(&self.bin_path(**tool)))
+            .map(|tool| format!("bin/{}", tool.file_name()))
+            .collect();
+        if absent.is_empty() {
+            return Ok(());
+        }
+        Err(Error::MissingBinaries(format!(
+            "the node's binaries are missing in {}: {}. Build them with `{BUILD_COMMAND} --node` from the repository \
+             root (about 2 minutes with warm Go caches).",
+            self.dir.display(),
+            absent.join(", ")
+        )))
     }
 
     /// cert-manager's CRDs as one multi-document YAML file.

@@ -113,6 +113,56 @@ pub(crate) async fn start(
     Ok(process)
 }
 
+/// What cert-manager's webhook enforces on approval, as a ValidatingAdmissionPolicy (the
+/// webhook itself cannot be built here: its validation lives in internal packages of the
+/// cert-manager module, and its own module `github.com/cert-manager/cert-manager/cmd/webhook`
+/// is not served by the Go module proxy). Whoever sets `Approved` or `Denied` on a
+/// CertificateRequest must be allowed to `approve` the signer of its issuer — resource
+/// `signers` of `cert-manager.io`, name `<kind plural>.<group>/*` or
+/// `<kind plural>.<group>/<namespace>.<name>` (`<kind plural>.<group>/<name>` for a kind whose
+/// name contains `Cluster`), as cert-manager's webhook checks with a SubjectAccessReview.
+/// Returns the policy and its binding, to apply.
+pub fn approval_policy() -> Vec<serde_json::Value> {
+    let plural = "object.spec.issuerRef.kind.lowerAscii() + 's'";
+    let group = "(has(object.spec.issuerRef.group) && object.spec.issuerRef.group != '' ? object.spec.issuerRef.group : 'cert-manager.io')";
+    let decided = "c.type in ['Approved', 'Denied'] && c.status == 'True'";
+    vec![
+        serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "cert-manager-approval"},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{
+                    "apiGroups": ["cert-manager.io"], "apiVersions": ["v1"],
+                    "operations": ["UPDATE"], "resources": ["certificaterequests/status"],
+                }]},
+                "variables": [
+                    {"name": "decidedNow", "expression": format!(
+                        "has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, {decided}) \
+                         && !(has(oldObject.status) && has(oldObject.status.conditions) && oldObject.status.conditions.exists(c, {decided}))"
+                    )},
+                    {"name": "signers", "expression": format!("{plural} + '.' + {group}")},
+                    {"name": "named", "expression": "object.spec.issuerRef.kind.contains('Cluster') ? object.spec.issuerRef.name : object.metadata.namespace + '.' + object.spec.issuerRef.name"},
+                ],
+                "validations": [{
+                    "expression": "!variables.decidedNow \
+                        || authorizer.group('cert-manager.io').resource('signers').name(variables.signers + '/*').check('approve').allowed() \
+                        || authorizer.group('cert-manager.io').resource('signers').name(variables.signers + '/' + variables.named).check('approve').allowed()",
+                    "messageExpression": "'user ' + request.userInfo.username + ' may not approve or deny requests for signer ' + variables.signers + '/' + variables.named",
+                    "reason": "Forbidden",
+                }],
+            },
+        }),
+        serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "cert-manager-approval"},
+            "spec": {"policyName": "cert-manager-approval", "validationActions": ["Deny"]},
+        }),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,9 @@ pub struct ControlPlaneOptions {
     pub extra_etcd_args: Vec<String>,
     /// How long each step (etcd, kube-apiserver, CRDs) may take.
     pub step_timeout: Duration,
+    /// Also run a node (see [`crate::node`]): containerd, the kubelet, kube-proxy,
+    /// kube-scheduler and kube-controller-manager, so that pods run. One per machine.
+    pub node: bool,
 }
 
 impl Default for ControlPlaneOptions {
@@ -56,6 +59,7 @@ impl Default for ControlPlaneOptions {
             extra_apiserver_args: Vec::new(),
             extra_etcd_args: Vec::new(),
             step_timeout: Duration::from_secs(60),
+            node: false,
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct StartupTimings {
     pub apiserver: Duration,
     /// Applying every CRD until all are Established.
     pub crds: Duration,
+    /// The node, from containerd to Ready (zero without one).
+    pub node: Duration,
     /// All of the above.
     pub total: Duration,
 }
@@ -87,6 +93,8 @@ pub struct ControlPlane {
     timings: StartupTimings,
     /// etcd and kube-apiserver. Stopped by `supervisor.stop_all()` in reverse order.
     core: Vec<ProcessHandle>,
+    /// The node's processes, if one runs: torn down before the rest stops.
+    node: Option<crate::node::NodeProcesses>,
     /// Dropped after `core`, before `dir`: it needs the log files.
     supervisor: Supervisor,
     dir: RunDir,
@@ -130,16 +138,25 @@ impl ControlPlane {
         };
         let root = dir.path().to_path_buf();
         let supervisor = Supervisor::new(root.join("logs"), options.mode)?;
+        if options.node {
+            crate::node::check_prerequisites(&binaries)?;
+            crate::node::claim_bridge()?;
+        }
         match boot(&supervisor, &binaries, &root, &options).await {
-            Ok((cluster, mut timings, core)) => {
+            Ok((cluster, mut timings, core, node)) => {
                 timings.total = started.elapsed();
                 tracing::info!(url = %cluster.server_url(), dir = %root.display(), ?timings, "control plane ready");
-                Ok(ControlPlane { cluster, binaries, timings, core, supervisor, dir })
+                Ok(ControlPlane { cluster, binaries, timings, core, node, supervisor, dir })
             }
             Err(e) => {
                 // The logs go with the run directory: show them now, the error alone rarely
                 // says why a server did not come up.
                 eprint!("ferrum-testenv: start failed: {e}\n{}", format_tails(&supervisor.log_tails(TAIL_ON_PANIC)));
+                if options.node {
+                    crate::node::remove_containers(&crate::node::node_dir(&root));
+                    supervisor.stop_all();
+                    crate::node::clean_host(&crate::node::node_dir(&root), Some(&binaries));
+                }
                 Err(e)
             }
         }
@@ -192,18 +209,22 @@ impl ControlPlane {
         if let RunDir::Temporary(dir) = &mut self.dir {
             dir.disable_cleanup(true);
         }
-        self.supervisor.detach()
+        let processes = self.supervisor.detach();
+        // Detached: dropping the node's handles stops nothing now, and `drop` tears down no node.
+        self.node = None;
+        processes
     }
 }
 
 /// Everything of [`ControlPlane::start`] that runs processes: PKI, etcd, kube-apiserver, the
-/// admin kubeconfig, the CRDs. Returns the cluster, the step timings and the two processes.
+/// admin kubeconfig, the CRDs, and the node if asked. Returns the cluster, the step timings,
+/// etcd and kube-apiserver, and the node's processes.
 async fn boot(
     supervisor: &Supervisor,
     binaries: &Binaries,
     root: &Path,
     options: &ControlPlaneOptions,
-) -> Result<(Cluster, StartupTimings, Vec<ProcessHandle>)> {
+) -> Result<(Cluster, StartupTimings, Vec<ProcessHandle>, Option<crate::node::NodeProcesses>)> {
     let mut timings = StartupTimings::default();
 
     let step = Instant::now();
@@ -236,6 +257,7 @@ async fn boot(
         cert_dir: &root.join("pki"),
         extra_args: &options.extra_apiserver_args,
         timeout: options.step_timeout,
+        node: options.node,
     };
     let (apiserver, client) =
         apiserver::start_apiserver(supervisor, binaries, &pki, &etcd, &settings, write_admin_kubeconfig).await?;
@@ -253,15 +275,37 @@ async fn boot(
 
     let log_dir = Some(supervisor.log_dir().to_path_buf());
     let cluster = Cluster::from_kubeconfig(&kubeconfig_path, &scratch, log_dir).await?;
-    Ok((cluster, timings, vec![etcd.process, apiserver.process]))
+    let core = vec![etcd.process, apiserver.process];
+    let node = if options.node {
+        let step = Instant::now();
+        let node = crate::node::start(supervisor, binaries, root, &pki, &cluster, options.step_timeout).await?;
+        timings.node = step.elapsed();
+        Some(node)
+    } else {
+        None
+    };
+    Ok((cluster, timings, core, node))
 }
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
+        // A node first: the kubelet stops (so it restarts nothing), containerd's containers
+        // are killed and deleted while it still runs, then everything stops and the host is
+        // cleaned. `None` after `detach`.
+        let node = self.node.take();
+        if let Some(node) = &node {
+            node.kubelet.stop();
+            crate::node::remove_containers(&crate::node::node_dir(self.dir.path()));
+        }
         // Reverse start order, whatever the field order; a no-op after `detach`. The
         // supervisor prints the log tails when it is dropped during a panic.
         self.supervisor.stop_all();
         self.core.clear();
+        if node.is_some() {
+            for failure in crate::node::clean_host(&crate::node::node_dir(self.dir.path()), Some(&self.binaries)) {
+                eprintln!("ferrum-testenv: node teardown: {failure}");
+            }
+        }
         if let RunDir::Temporary(dir) = &mut self.dir
             && std::env::var_os("FERRUM_TESTENV_KEEP").is_some()
         {

@@ -11,6 +11,8 @@
 //!   `FERRUM_TESTENV_KUBECONFIG`, e.g. from `controlplane up`), with a fresh namespace per test.
 //! - Every process is stopped by PID in reverse start order on drop, also when a test panics;
 //!   each keeps a log, and the tails are printed when a test fails.
+//! - With [`ControlPlaneOptions::node`], a real node runs pods too ([`node`]): containerd, the
+//!   kubelet, kube-proxy, kube-scheduler and kube-controller-manager, torn down without leftovers.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), ferrum_testenv::Error> {
@@ -35,6 +37,7 @@ pub mod crds;
 mod error;
 pub mod fixtures;
 pub mod kubeconfig;
+pub mod node;
 mod pki;
 pub mod process;
 mod shared;
@@ -44,6 +47,7 @@ mod wait;
 pub use binaries::{BUILD_COMMAND, Binaries, Tool};
 pub use certmanager::{
     APPROVER, BUILTIN_SIGNERS, CERTIFICATE_CONTROLLERS, CertManagerOptions, ISSUER_CONTROLLERS, READY_LINE,
+    approval_policy,
 };
 pub use cluster::{Cluster, ServiceAccountAccess};
 pub use control_plane::{ControlPlane, ControlPlaneOptions, StartupTimings};

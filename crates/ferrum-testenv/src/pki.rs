@@ -30,6 +30,11 @@ pub struct Pki {
     pub service_account_key: PathBuf,
     /// Its public half, which kube-apiserver verifies tokens with.
     pub service_account_public_key: PathBuf,
+    /// For a node (see [`crate::node`]): the kubelet's client certificate
+    /// (`system:node:<name>`, O `system:nodes`), its serving certificate, and kube-apiserver's
+    /// client certificate towards kubelets, each `<name>.crt` + `<name>.key` in the PKI
+    /// directory.
+    pub dir: PathBuf,
 }
 
 impl Pki {
@@ -54,6 +59,11 @@ impl Pki {
             SanType::DnsName(dns("localhost")?),
             SanType::DnsName(dns("kubernetes")?),
             SanType::DnsName(dns("kubernetes.default.svc")?),
+            // What pods of a node dial: the `kubernetes` Service's address and the node's bridge.
+            SanType::IpAddress(crate::node::KUBERNETES_SERVICE_IP),
+            SanType::IpAddress(IpAddr::V4(crate::node::GATEWAY)),
+            SanType::DnsName(dns("kubernetes.default")?),
+            SanType::DnsName(dns("kubernetes.default.svc.cluster.local")?),
         ];
         serving.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -70,6 +80,30 @@ impl Pki {
 
         let sa_key = KeyPair::generate().map_err(rcgen_error("generating a key"))?;
 
+        // The node's identities (used only when a node runs).
+        let client = |cn: &str, org: &str| -> Result<(String, String)> {
+            let key = KeyPair::generate().map_err(rcgen_error("generating a key"))?;
+            let mut params = CertificateParams::default();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            params.distinguished_name.push(DnType::OrganizationName, org);
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            let cert = params.signed_by(&key, &ca).map_err(rcgen_error("signing a client certificate"))?;
+            Ok((cert.pem(), key.serialize_pem()))
+        };
+        let kubelet = client(&format!("system:node:{}", crate::node::NODE_NAME), "system:nodes")?;
+        let apiserver_kubelet = client("kube-apiserver-kubelet-client", "system:masters")?;
+        let kubelet_serving_key = KeyPair::generate().map_err(rcgen_error("generating a key"))?;
+        let mut kubelet_serving = CertificateParams::default();
+        kubelet_serving.distinguished_name.push(DnType::CommonName, crate::node::NODE_NAME);
+        kubelet_serving.subject_alt_names =
+            vec![SanType::IpAddress(IpAddr::V4(crate::node::GATEWAY)), SanType::DnsName(dns(crate::node::NODE_NAME)?)];
+        kubelet_serving.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        kubelet_serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let kubelet_serving_cert = kubelet_serving
+            .signed_by(&kubelet_serving_key, &ca)
+            .map_err(rcgen_error("signing the kubelet's serving certificate"))?;
+
         let pki = Pki {
             ca_cert: dir.join("ca.crt"),
             ca_cert_pem: ca_cert.pem(),
@@ -79,6 +113,7 @@ impl Pki {
             admin_key_pem: admin_key.serialize_pem(),
             service_account_key: dir.join("service-account.key"),
             service_account_public_key: dir.join("service-account.pub"),
+            dir: dir.to_path_buf(),
         };
         write_file(&pki.ca_cert, &pki.ca_cert_pem)?;
         write_file(&pki.serving_cert, &serving_cert.pem())?;
@@ -87,6 +122,12 @@ impl Pki {
         write_file(&dir.join("admin.key"), &pki.admin_key_pem)?;
         write_file(&pki.service_account_key, &sa_key.serialize_pem())?;
         write_file(&pki.service_account_public_key, &sa_key.public_key_pem())?;
+        for (name, (cert, key)) in [("kubelet", &kubelet), ("apiserver-kubelet-client", &apiserver_kubelet)] {
+            write_file(&dir.join(format!("{name}.crt")), cert)?;
+            write_file(&dir.join(format!("{name}.key")), key)?;
+        }
+        write_file(&dir.join("kubelet-serving.crt"), &kubelet_serving_cert.pem())?;
+        write_file(&dir.join("kubelet-serving.key"), &kubelet_serving_key.serialize_pem())?;
         Ok(pki)
     }
 }

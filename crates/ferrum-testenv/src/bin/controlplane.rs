@@ -1,7 +1,8 @@
 //! `controlplane up | down | status`: the test control plane for people (demo, benchmarks,
-//! cargo-nextest). `up` starts etcd, kube-apiserver and cert-manager's controllers detached from
-//! the terminal and prints the `export KUBECONFIG=...` line; `down` stops them by PID in
-//! reverse order. The state (PIDs, kubeconfig, logs, etcd data) lives in
+//! cargo-nextest). `up` starts etcd, kube-apiserver and cert-manager's controllers (and with
+//! `--node` a node that runs pods) detached from the terminal and prints the
+//! `export KUBECONFIG=...` line; `down` stops them by PID in reverse order and removes what a
+//! node left on the host. The state (PIDs, kubeconfig, logs, etcd data) lives in
 //! `${XDG_RUNTIME_DIR:-/tmp}/ferrum-controlplane/`.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use ferrum_testenv::process::{is_running, terminate_pid};
-use ferrum_testenv::{CertManagerOptions, Cluster, ControlPlane, ControlPlaneOptions, ProcessInfo, SpawnMode};
+use ferrum_testenv::{
+    Binaries, CertManagerOptions, Cluster, ControlPlane, ControlPlaneOptions, ProcessInfo, SpawnMode, node,
+};
 
 #[derive(Parser)]
 #[command(about = "Start and stop Ferrum's local control plane (etcd, kube-apiserver, cert-manager)")]
@@ -34,11 +37,30 @@ enum Command {
         /// to their own namespaces).
         #[arg(long)]
         no_cert_manager: bool,
+        /// Also run a node (containerd, kubelet, kube-proxy, kube-scheduler,
+        /// kube-controller-manager) so that pods run; needs root, `scripts/node-prereqs.sh` and
+        /// `tools/controlplane/build.sh --node`.
+        #[arg(long)]
+        node: bool,
     },
-    /// Stop everything `up` started, in reverse order, and remove the state directory.
+    /// Stop everything `up` started, in reverse order (a node's pods and containers first),
+    /// remove what a node left on the host, and remove the state directory.
     Down,
     /// Show the processes and whether the API server is ready.
     Status,
+    /// Pack a binary (with the libraries it links and the CA certificates) as an image with
+    /// buildah, from scratch, and import it into the node's containerd under `name`.
+    LoadImage {
+        /// The binary, e.g. target/release/ferrum-issuer.
+        #[arg(long)]
+        binary: PathBuf,
+        /// The image name the pods use, e.g. ghcr.io/ferrum-dev/ferrum-issuer:0.1.0.
+        #[arg(long)]
+        name: String,
+        /// The user the image runs as.
+        #[arg(long, default_value_t = 65532)]
+        user: u32,
+    },
 }
 
 /// The state file: one `pid<TAB>name<TAB>program<TAB>log` line per process, in start order.
@@ -49,16 +71,17 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let state_dir = cli.state_dir.unwrap_or_else(default_state_dir);
     let result = match cli.command {
-        Command::Up { controllers, no_cert_manager } => {
+        Command::Up { controllers, no_cert_manager, node } => {
             let controllers = match (no_cert_manager, controllers) {
                 (true, _) => None,
                 (false, Some(list)) => Some(list),
                 (false, None) => Some(CertManagerOptions::all_controllers()),
             };
-            up(&state_dir, controllers).await
+            up(&state_dir, controllers, node).await
         }
         Command::Down => down(&state_dir),
         Command::Status => status(&state_dir).await,
+        Command::LoadImage { binary, name, user } => load_image(&state_dir, &binary, &name, user),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,7 +100,7 @@ fn default_state_dir() -> PathBuf {
         .join("ferrum-controlplane")
 }
 
-async fn up(state_dir: &Path, controllers: Option<Vec<String>>) -> anyhow::Result<()> {
+async fn up(state_dir: &Path, controllers: Option<Vec<String>>, node: bool) -> anyhow::Result<()> {
     let kubeconfig = state_dir.join("kubeconfig");
     let recorded = read_pids(state_dir)?;
     if recorded.iter().any(alive) {
@@ -94,6 +117,9 @@ async fn up(state_dir: &Path, controllers: Option<Vec<String>>) -> anyhow::Resul
     let control_plane = ControlPlane::start(ControlPlaneOptions {
         dir: Some(state_dir.to_path_buf()),
         mode: SpawnMode::Detached,
+        node,
+        // With a node, Ferrum's CRDs come with its Helm chart (which keeps them on uninstall).
+        crd_files: if node { Vec::new() } else { ControlPlaneOptions::default().crd_files },
         ..ControlPlaneOptions::default()
     })
     .await?;
@@ -119,12 +145,13 @@ async fn up(state_dir: &Path, controllers: Option<Vec<String>>) -> anyhow::Resul
     };
     eprintln!(
         "control plane ready in {:.1} s (keys {:.1} s, etcd {:.1} s, kube-apiserver {:.1} s, \
-         CRDs {:.1} s, {cm_time})",
+         CRDs {:.1} s, {}{cm_time})",
         total.as_secs_f64(),
         timings.pki.as_secs_f64(),
         timings.etcd.as_secs_f64(),
         timings.apiserver.as_secs_f64(),
         timings.crds.as_secs_f64(),
+        if node { format!("node {:.1} s, ", timings.node.as_secs_f64()) } else { String::new() },
     );
     // Detached: dropping the handle leaves the process running.
     drop(cert_manager);
@@ -139,13 +166,44 @@ fn down(state_dir: &Path) -> anyhow::Result<()> {
         eprintln!("not running ({} does not exist)", state_dir.display());
         return Ok(());
     }
+    let node_dir = node::node_dir(state_dir);
+    if node_dir.exists() {
+        // The kubelet first (so that it restarts nothing), then every container containerd
+        // holds, while containerd still runs, so that no container outlives the node.
+        for p in recorded.iter().filter(|p| p.info.name == "kubelet" && alive(p)) {
+            terminate_pid(p.info.pid, Duration::from_secs(10));
+        }
+        node::remove_containers(&node_dir);
+    }
     for p in recorded.iter().rev() {
         if alive(p) {
             let killed = terminate_pid(p.info.pid, Duration::from_secs(10));
             eprintln!("stopped {} (pid {}){}", p.info.name, p.info.pid, if killed { " with SIGKILL" } else { "" });
         }
     }
+    if node_dir.exists() {
+        for failure in node::clean_host(&node_dir, Binaries::locate().ok().as_ref()) {
+            eprintln!("node teardown: {failure}");
+        }
+        let left = node::leftovers(&node_dir);
+        if !left.is_empty() {
+            bail!("the node left: {}", left.join(", "));
+        }
+        eprintln!("node removed: no container, mount, cgroup, bridge or iptables chain left");
+    }
     std::fs::remove_dir_all(state_dir).with_context(|| format!("removing {}", state_dir.display()))?;
+    Ok(())
+}
+
+fn load_image(state_dir: &Path, binary: &Path, name: &str, user: u32) -> anyhow::Result<()> {
+    let node_dir = node::node_dir(state_dir);
+    if !node_dir.exists() {
+        bail!("no node runs from {} (start one with `controlplane up --node`)", state_dir.display());
+    }
+    let target = format!("/{}", binary.file_name().and_then(|n| n.to_str()).unwrap_or("app"));
+    let archive = node::build_image(&node_dir.join("images"), binary, &target, name, &[], user)?;
+    node::import_image(&node_dir, &archive)?;
+    eprintln!("imported {name} ({target} as user {user}) from {}", archive.display());
     Ok(())
 }
 
