@@ -3,7 +3,7 @@
 # (containerd, runc, kubelet, kube-proxy, kube-scheduler, kube-controller-manager) next to the
 # test control plane, its image built here from the release binary. Needs root. Installs the
 # node's Debian packages, builds the node's binaries and the release binary, then runs
-# crates/ferrum-issuer/tests/node.rs (one test: one node runs per machine).
+# crates/ferrum-issuer/tests/node.rs (one at a time: one node runs per machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -15,4 +15,4 @@ tools/controlplane/build.sh --node >/dev/null
 echo "== the release binary the image is built from" >&2
 cargo build --release --locked -p ferrum-issuer --bin ferrum-issuer
 echo "== cargo test --test node" >&2
-cargo test -p ferrum-issuer --test node -- --ignored --nocapture "$@"
+cargo test -p ferrum-issuer --test node -- --ignored --nocapture --test-threads=1 "$@"

@@ -6,8 +6,9 @@
 //!
 //! Needs root, the node's packages (`scripts/node-prereqs.sh`), `tools/controlplane/build.sh
 //! --node` and `cargo build --release -p ferrum-issuer`; `scripts/test-node.sh` does all of it
-//! and runs this file. One node runs per machine, so the whole walk is one test; it is
-//! `#[ignore]`d in plain `cargo test` (reported as ignored, never as passed).
+//! and runs this file, one test at a time (one node runs per machine: the chart's whole walk is
+//! one test, the teardown check another). Both are `#[ignore]`d in plain `cargo test`
+//! (reported as ignored, never as passed).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -444,6 +445,49 @@ async fn the_chart_runs_as_pods_on_a_real_node() {
 
     // Teardown leaves nothing behind.
     drop(cm);
+    drop(cp);
+    let left = node::leftovers(&node_dir);
+    assert!(left.is_empty(), "the node left: {left:?}");
+}
+
+/// A node torn down leaves nothing on the machine: a pod runs (its sandbox, network namespace,
+/// veth, cgroups, iptables rules of a Service), then the control plane is dropped and
+/// `node::leftovers` finds no process, mount, cgroup, bridge or `KUBE-` chain.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root and a node: run scripts/test-node.sh"]
+async fn a_torn_down_node_leaves_nothing() {
+    let cp = ControlPlane::start(ControlPlaneOptions { node: true, crd_files: Vec::new(), ..Default::default() })
+        .await
+        .unwrap_or_else(|e| panic!("control plane with a node: {e}"));
+    let node_dir = node::node_dir(cp.dir());
+    let client = cp.client().expect("client");
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper", "labels": {"app": "sleeper"}},
+        "spec": {"containers": [{"name": "pause", "image": node::PAUSE_IMAGE, "imagePullPolicy": "Never"}]},
+    }))
+    .expect("pod");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // The namespace's `default` ServiceAccount comes from the controller-manager, a moment after
+    // start; the ServiceAccount admission refuses pods until then.
+    eventually("the pod admitted", Duration::from_secs(30), || async {
+        pods.create(&PostParams::default(), &pod).await.ok().map(|_| ())
+    })
+    .await;
+    let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "sleeper"},
+        "spec": {"selector": {"app": "sleeper"}, "ports": [{"port": 80}]},
+    }))
+    .expect("service");
+    Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &service)
+        .await
+        .expect("create service");
+    eventually("the pod Running", Duration::from_secs(60), || async {
+        let pod = pods.get("sleeper").await.ok()?;
+        (pod.status?.phase.as_deref() == Some("Running")).then_some(())
+    })
+    .await;
+    assert!(!node::leftovers(&node_dir).is_empty(), "a running node shows up in the leftovers check");
     drop(cp);
     let left = node::leftovers(&node_dir);
     assert!(left.is_empty(), "the node left: {left:?}");
