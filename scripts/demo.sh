@@ -60,81 +60,49 @@ if $node; then
     | grep -E '^(NAME|STATUS|REVISION)' | sed 's/^/   /'
   kubectl -n ferrum-system get pods -o wide
   kubectl -n ferrum-system get lease ferrum -o jsonpath='   leader: {.spec.holderIdentity}{"\n"}'
-  kubectl -n demo create secret tls demo-ca --cert="$work/ca.crt" --key="$work/ca.key" >/dev/null
-  kubectl apply -f - >/dev/null <<YAML
-apiVersion: ferrum.dev/v1alpha1
-kind: FerrumIssuer
-metadata: { name: demo-ca, namespace: demo }
-spec: { ca: { secretName: demo-ca } }
----
-apiVersion: cert-manager.io/v1
-kind: Certificate
-metadata: { name: web, namespace: demo }
-spec:
-  secretName: web-tls
-  commonName: web.demo.example
-  dnsNames: [web.demo.example]
-  privateKey: { algorithm: ECDSA, size: 256 }
-  issuerRef: { group: ferrum.dev, kind: FerrumIssuer, name: demo-ca }
-YAML
-  kubectl -n demo wait --for=condition=Ready ferrumissuer/demo-ca --timeout=60s
-  kubectl -n demo wait --for=condition=Ready certificate/web --timeout=60s
-  kubectl -n demo get ferrumissuer,certificate,certificaterequest
-  echo "== the issued certificate"
-  kubectl -n demo get secret web-tls -o jsonpath='{.data.tls\.crt}' | base64 -d >"$work/tls.crt"
-  kubectl -n demo get secret web-tls -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/ca-from-secret.crt"
-  openssl x509 -in "$work/tls.crt" -noout -subject -issuer -dates -ext subjectAltName
-  echo "== openssl verify"
-  openssl verify -CAfile "$work/ca-from-secret.crt" "$work/tls.crt"
-  cat <<EOT
+else
+  echo "== installing Ferrum from the Helm chart's rendered manifests"
+  # No kubelet runs here, so the Deployment is applied but never scheduled: the demo runs the
+  # same binary locally, as the chart's ServiceAccount, bound only to the chart's RBAC.
+  "$bin/helm" template ferrum deploy/chart/ferrum-issuer --namespace ferrum-system >"$state/ferrum.yaml"
+  kubectl create namespace ferrum-system >/dev/null
+  kubectl create namespace demo >/dev/null
+  kubectl apply --server-side --force-conflicts -f "$state/ferrum.yaml" | sed 's/^/   /'
+  token=$(kubectl -n ferrum-system create token ferrum --duration=24h)
+  sa_kubeconfig="$state/ferrum.kubeconfig"
+  cp "$KUBECONFIG" "$sa_kubeconfig"
+  KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-credentials ferrum --token="$token" >/dev/null
+  KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-context --current --user=ferrum >/dev/null
 
-The control plane, the node and Ferrum's pods are still running:
-  export KUBECONFIG=$KUBECONFIG
-Stop everything (pods, containers, the node's bridge, cgroups and iptables chains) with:
-  target/debug/controlplane --state-dir $state down
-EOT
-  exit 0
+  pkcs11_flags=()
+  if [ "$backend" = pkcs11 ]; then
+    echo "== a SoftHSM2 token with a P-256 key generated on it (never extractable)"
+    hsm="$state/softhsm"
+    rm -rf "$hsm" && mkdir -p "$hsm/tokens"
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$hsm/tokens" >"$hsm/softhsm2.conf"
+    export SOFTHSM2_CONF="$hsm/softhsm2.conf"
+    module=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -n 1)
+    softhsm2-util --init-token --free --label demo-ca --so-pin 1234-so --pin 5678 >/dev/null
+    p11() { pkcs11-tool --module "$module" --token-label demo-ca --login --pin 5678 "$@"; }
+    p11 --keypairgen --key-type EC:prime256v1 --label demo-ca-key --id 01 --usage-sign 2>/dev/null | sed 's/^/   /'
+    p11 --read-object --type pubkey --label demo-ca-key -o "$work/hsm.pub.der" >/dev/null 2>&1
+    openssl pkey -pubin -inform DER -in "$work/hsm.pub.der" -out "$work/hsm.pub.pem"
+    printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$work/ext.cnf"
+    # The demo root (ca.crt/ca.key, above) signs the certificate of the key on the token.
+    openssl x509 -new -subj "/O=Ferrum Demo/CN=Ferrum Demo HSM CA" -force_pubkey "$work/hsm.pub.pem" \
+      -CA "$work/ca.crt" -CAkey "$work/ca.key" -extfile "$work/ext.cnf" -days 180 -out "$work/hsm.crt" 2>/dev/null
+    pkcs11_flags=(--pkcs11-module "$module")
+  fi
+
+  echo "== starting Ferrum (log: $state/ferrum.log)"
+  POD_NAMESPACE=ferrum-system POD_NAME=ferrum-demo nohup target/debug/ferrum-issuer --kubeconfig "$sa_kubeconfig" \
+    --leader-election-lease-name ferrum --metrics-bind-address 127.0.0.1:8080 \
+    --health-probe-bind-address 127.0.0.1:8081 --crl-bind-address 127.0.0.1:8082 "${pkcs11_flags[@]}" >"$state/ferrum.log" 2>&1 &
+  echo $! >"$state/ferrum.pid"
 fi
 
-echo "== installing Ferrum from the Helm chart's rendered manifests"
-# No kubelet runs here, so the Deployment is applied but never scheduled: the demo runs the
-# same binary locally, as the chart's ServiceAccount, bound only to the chart's RBAC.
-"$bin/helm" template ferrum deploy/chart/ferrum-issuer --namespace ferrum-system >"$state/ferrum.yaml"
-kubectl create namespace ferrum-system >/dev/null
-kubectl create namespace demo >/dev/null
-kubectl apply --server-side --force-conflicts -f "$state/ferrum.yaml" | sed 's/^/   /'
-token=$(kubectl -n ferrum-system create token ferrum --duration=24h)
-sa_kubeconfig="$state/ferrum.kubeconfig"
-cp "$KUBECONFIG" "$sa_kubeconfig"
-KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-credentials ferrum --token="$token" >/dev/null
-KUBECONFIG="$sa_kubeconfig" "$bin/kubectl" config set-context --current --user=ferrum >/dev/null
-
-pkcs11_flags=()
-if [ "$backend" = pkcs11 ]; then
-  echo "== a SoftHSM2 token with a P-256 key generated on it (never extractable)"
-  hsm="$state/softhsm"
-  rm -rf "$hsm" && mkdir -p "$hsm/tokens"
-  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$hsm/tokens" >"$hsm/softhsm2.conf"
-  export SOFTHSM2_CONF="$hsm/softhsm2.conf"
-  module=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -n 1)
-  softhsm2-util --init-token --free --label demo-ca --so-pin 1234-so --pin 5678 >/dev/null
-  p11() { pkcs11-tool --module "$module" --token-label demo-ca --login --pin 5678 "$@"; }
-  p11 --keypairgen --key-type EC:prime256v1 --label demo-ca-key --id 01 --usage-sign 2>/dev/null | sed 's/^/   /'
-  p11 --read-object --type pubkey --label demo-ca-key -o "$work/hsm.pub.der" >/dev/null 2>&1
-  openssl pkey -pubin -inform DER -in "$work/hsm.pub.der" -out "$work/hsm.pub.pem"
-  printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$work/ext.cnf"
-  # The demo root (ca.crt/ca.key, above) signs the certificate of the key on the token.
-  openssl x509 -new -subj "/O=Ferrum Demo/CN=Ferrum Demo HSM CA" -force_pubkey "$work/hsm.pub.pem" \
-    -CA "$work/ca.crt" -CAkey "$work/ca.key" -extfile "$work/ext.cnf" -days 180 -out "$work/hsm.crt" 2>/dev/null
-  pkcs11_flags=(--pkcs11-module "$module")
-fi
-
-echo "== starting Ferrum (log: $state/ferrum.log)"
-POD_NAMESPACE=ferrum-system POD_NAME=ferrum-demo nohup target/debug/ferrum-issuer --kubeconfig "$sa_kubeconfig" \
-  --leader-election-lease-name ferrum --metrics-bind-address 127.0.0.1:8080 \
-  --health-probe-bind-address 127.0.0.1:8081 --crl-bind-address 127.0.0.1:8082 "${pkcs11_flags[@]}" >"$state/ferrum.log" 2>&1 &
-echo $! >"$state/ferrum.pid"
-
+crl_spec='crl: { baseURL: "http://127.0.0.1:8082", validity: 1h }'
+$node && crl_spec=''  # the demo's revocation part needs Ferrum on the loopback
 if [ "$backend" = pkcs11 ]; then
   echo "== the CA certificate and the PIN in Secrets, a FerrumIssuer with a pkcs11 block, a Certificate"
   kubectl -n demo create secret generic demo-ca --from-file=tls.crt="$work/hsm.crt" --from-file=ca.crt="$work/ca.crt" >/dev/null
@@ -151,7 +119,7 @@ kind: FerrumIssuer
 metadata: { name: demo-ca, namespace: demo }
 spec:
   $issuer_spec
-  crl: { baseURL: "http://127.0.0.1:8082", validity: 1h }
+  $crl_spec
 ---
 apiVersion: cert-manager.io/v1
 kind: Certificate
@@ -171,6 +139,18 @@ echo "== the issued certificate"
 kubectl -n demo get secret web-tls -o jsonpath='{.data.tls\.crt}' | base64 -d >"$work/tls.crt"
 kubectl -n demo get secret web-tls -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/ca-from-secret.crt"
 openssl x509 -in "$work/tls.crt" -noout -subject -issuer -dates -ext subjectAltName,keyUsage,extendedKeyUsage,basicConstraints
+if $node; then
+  echo "== openssl verify"
+  openssl verify -CAfile "$work/ca-from-secret.crt" "$work/tls.crt"
+  cat <<EOT
+
+The control plane, the node and Ferrum's pods are still running:
+  export KUBECONFIG=$KUBECONFIG
+Stop everything (pods, containers, the node's bridge, cgroups and iptables chains) with:
+  target/debug/controlplane --state-dir $state down
+EOT
+  exit 0
+fi
 echo "== a metric"
 curl -s 127.0.0.1:8080/metrics | grep '^ferrum_certificaterequests_total' || true
 echo "== openssl verify"

@@ -250,27 +250,23 @@ pub(crate) async fn start(
     cmd.arg(format!("--config={}", dir.join("kube-proxy.yaml").display()));
     others.push(supervisor.spawn("kube-proxy", cmd)?);
 
+    // Both control loops: the admin kubeconfig, no leader election, no serving port.
     let kubeconfig = admin_kubeconfig.display().to_string();
-    let mut cmd = Command::new(binaries.path(Tool::KubeScheduler)?);
-    cmd.args([
+    let control_loop = [
         format!("--kubeconfig={kubeconfig}"),
         format!("--authentication-kubeconfig={kubeconfig}"),
         format!("--authorization-kubeconfig={kubeconfig}"),
         "--leader-elect=false".into(),
         "--bind-address=127.0.0.1".into(),
         "--secure-port=0".into(),
-    ]);
+    ];
+    let mut cmd = Command::new(binaries.path(Tool::KubeScheduler)?);
+    cmd.args(&control_loop);
     others.push(supervisor.spawn("kube-scheduler", cmd)?);
 
     let mut cmd = Command::new(binaries.path(Tool::KubeControllerManager)?);
-    cmd.args([
-        format!("--kubeconfig={kubeconfig}"),
-        format!("--authentication-kubeconfig={kubeconfig}"),
-        format!("--authorization-kubeconfig={kubeconfig}"),
-        "--leader-elect=false".into(),
-        "--bind-address=127.0.0.1".into(),
-        "--secure-port=0".into(),
-        "--use-service-account-credentials".into(),
+    cmd.args(&control_loop).args([
+        "--use-service-account-credentials".to_owned(),
         format!("--service-account-private-key-file={}", pki.service_account_key.display()),
         format!("--root-ca-file={}", pki.ca_cert.display()),
     ]);
