@@ -410,15 +410,21 @@ async fn the_chart_runs_as_pods_on_a_real_node() {
     for name in &names {
         issued(&client, name, Duration::from_secs(60)).await;
     }
+    // Events are published after the status write: wait for each request's, then count.
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), DEMO);
-    let all = events.list(&ListParams::default()).await.expect("events").items;
-    for name in &names {
-        let issued_events = all
-            .iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name.as_str()))
+    let issued_events = |all: &[k8s_openapi::api::events::v1::Event], name: &str| {
+        all.iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
             .filter(|e| e.reason.as_deref() == Some("Issued"))
-            .count();
-        assert_eq!(issued_events, 1, "{name} written once");
+            .count()
+    };
+    let all = eventually("an Issued event for every request", Duration::from_secs(30), || async {
+        let all = events.list(&ListParams::default()).await.ok()?.items;
+        names.iter().all(|name| issued_events(&all, name) > 0).then_some(all)
+    })
+    .await;
+    for name in &names {
+        assert_eq!(issued_events(&all, name), 1, "{name} written once");
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
     let deployment = deployments.get("ferrum").await.expect("deployment");

@@ -105,9 +105,12 @@ async fn a_replaced_ca_leaves_a_bundle_that_trusts_old_and_new_leaves() {
         let (ok, out) = verifies(trust_bundle.as_bytes(), leaf);
         assert!(ok, "the {which} leaf against the ClusterTrustBundle: {out}");
     }
-    let status = issuers.get("ca").await.expect("issuer").status.expect("status");
-    let said = status.cluster_trust_bundle.unwrap_or_default();
-    assert!(said.contains(&format!("published as ClusterTrustBundle {name}")), "{said}");
+    // The status is written after the bundles.
+    eventually("the status naming the ClusterTrustBundle", Duration::from_secs(30), || async {
+        let said = issuers.get("ca").await.ok()?.status?.cluster_trust_bundle?;
+        said.contains(&format!("published as ClusterTrustBundle {name}")).then_some(())
+    })
+    .await;
 
     let current_only = secret_data(&h, "new-current-tls", "ca.crt").await;
     assert_eq!(pem_certs(&current_only), pem_certs(second.cert_pem.as_bytes()), "mode Current: the new root only");
@@ -145,6 +148,15 @@ async fn create_ca_certificate(h: &Harness, name: &str, common_name: &str, durat
     }))
     .expect("CA certificate");
     h.cert_manager("Certificate").create(&Default::default(), &obj).await.expect("create CA Certificate");
+}
+
+/// Waits for an event with `reason` about `name` (events are published after the status write
+/// that records what they say).
+async fn event_about(h: &Harness, name: &str, reason: &str) {
+    eventually(&format!("a {reason} event about {name}"), Duration::from_secs(20), || async {
+        h.events_about(name).await.iter().any(|e| e.reason.as_deref() == Some(reason)).then_some(())
+    })
+    .await;
 }
 
 /// The issuer's rotation status, once `accept` takes it.
@@ -275,8 +287,7 @@ async fn a_staged_rotation_of_a_ca_cert_manager_manages_breaks_no_client() {
     {
         all_verify(trusted, &old, &format!("{against} while publishing"));
     }
-    let events = h.events_about("ca").await;
-    assert!(events.iter().any(|e| e.reason.as_deref() == Some("NextCAPublished")), "{events:?}");
+    event_about(&h, "ca", "NextCAPublished").await;
 
     // The manual issuer: published, waiting for the user, then switched when told.
     let manual_next = json!({"spec": {"ca": {"next": {"secretName": "ca-2"}}}});
@@ -302,9 +313,8 @@ async fn a_staged_rotation_of_a_ca_cert_manager_manages_breaks_no_client() {
             .await;
     let switched_at = std::time::Instant::now();
     assert!(switched.switched_at.is_some());
-    let events = h.events_about("ca").await;
     for reason in ["CASwitched", "CrossSigned"] {
-        assert!(events.iter().any(|e| e.reason.as_deref() == Some(reason)), "{reason}: {events:?}");
+        event_about(&h, "ca", reason).await;
     }
     for (name, _) in &old {
         let renewed = leaf_under(&h, &format!("{name}-tls"), &new_root, Duration::from_secs(30)).await;
@@ -313,8 +323,7 @@ async fn a_staged_rotation_of_a_ca_cert_manager_manages_breaks_no_client() {
         all_verify(&ca_crt, &old, &format!("the ca.crt of the re-issued {name}"));
         all_verify(&bundle, &[(name, &renewed)], "the ConfigMap after the switch");
         all_verify(&old_root, &[(name, &renewed)], "the old root alone (cross-signed)");
-        let events = h.events_about(name).await;
-        assert!(events.iter().any(|e| e.reason.as_deref() == Some("ReissueRequested")), "{name}: {events:?}");
+        event_about(&h, name, "ReissueRequested").await;
     }
     println!("re-issued 3 Certificates {:?} after the switch was seen", switched_at.elapsed());
     all_verify(&configmap_with(&h, 2, Duration::from_secs(5)).await, &old, "the ConfigMap after the switch");
@@ -348,9 +357,14 @@ async fn a_staged_rotation_of_a_ca_cert_manager_manages_breaks_no_client() {
     assert_eq!(pem_certs(&bundle), pem_certs(&new_root), "only the new root is handed out");
     let trust_bundle = cluster_trust_bundle_with(&h, "ca", 1, Duration::from_secs(30)).await;
     assert_eq!(pem_certs(&trust_bundle), pem_certs(&new_root));
-    let status = issuers.get("ca").await.expect("issuer").status.expect("status");
-    assert_eq!(status.ca_generations.len(), 1, "{:?}", status.ca_generations);
-    assert!(status.rotation.is_none(), "the rotation ends with the overlap: {:?}", status.rotation);
+    // The status is written after the bundles: one generation, and the rotation ended with the
+    // overlap.
+    eventually("one generation and no rotation in the status", Duration::from_secs(30), || async {
+        let status = issuers.get("ca").await.ok()?.status?;
+        (status.ca_generations.len() == 1 && status.rotation.is_none()).then_some(())
+    })
+    .await;
+    event_about(&h, "ca", "RotationEnded").await;
     create_certificate(&h, "app-5", issuer_ref("ca"), leaf_spec("app-5.example.com")).await;
     certificate_ready(&h, "app-5").await;
     let ca_crt_5 = secret_data(&h, "app-5-tls", "ca.crt").await;
