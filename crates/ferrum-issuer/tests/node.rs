@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ferrum_testenv::fixtures::{CaOptions, csr_pem, eventually, make_ca, openssl, parse_documents};
+use ferrum_testenv::fixtures::{CaOptions, apply_objects, csr_pem, eventually, make_ca, openssl, parse_documents};
 use ferrum_testenv::{ControlPlane, ControlPlaneOptions, Tool, node};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -62,22 +62,6 @@ fn dynamic(
     match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
-    }
-}
-
-/// Applies rendered objects by server-side apply.
-async fn apply(client: &kube::Client, objects: &[Value]) {
-    for object in objects {
-        let (group, version) = match object["apiVersion"].as_str().unwrap_or_default().split_once('/') {
-            Some((g, v)) => (g.to_owned(), v.to_owned()),
-            None => (String::new(), object["apiVersion"].as_str().unwrap_or_default().to_owned()),
-        };
-        let kind = object["kind"].as_str().unwrap_or_default();
-        let name = object["metadata"]["name"].as_str().unwrap_or_default();
-        let api = dynamic(client, &group, &version, kind, object["metadata"]["namespace"].as_str());
-        api.patch(name, &PatchParams::apply("node-e2e").force(), &Patch::Apply(object))
-            .await
-            .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
     }
 }
 
@@ -259,9 +243,9 @@ async fn the_chart_runs_as_pods_on_a_real_node() {
         }
         namespaces.create(&PostParams::default(), &ns).await.expect("namespace");
     }
-    apply(&client, &cert_manager_rbac(&cp)).await;
+    apply_objects(&client, "node-e2e", &cert_manager_rbac(&cp)).await;
     // The approval rule cert-manager's webhook enforces (see `approval_policy`).
-    apply(&client, &ferrum_testenv::approval_policy()).await;
+    apply_objects(&client, "node-e2e", &ferrum_testenv::approval_policy()).await;
     let access = cp.service_account_kubeconfig("cert-manager", "cert-manager").await.expect("cert-manager's account");
     let mut runner = Command::new(cp.binaries().path(Tool::CmRunner).expect("cm-runner"));
     runner.arg("--kubeconfig").arg(&access.kubeconfig).args([

@@ -181,6 +181,27 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
+/// Applies rendered objects (JSON, any kind) by server-side apply, forced, as `field_manager`;
+/// fails the test naming the object that was refused.
+pub async fn apply_objects(client: &kube::Client, field_manager: &str, objects: &[serde_json::Value]) {
+    use kube::api::DynamicObject;
+    use kube::core::{ApiResource, GroupVersionKind};
+    for object in objects {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        api.patch(name, &PatchParams::apply(field_manager).force(), &Patch::Apply(object))
+            .await
+            .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
+    }
+}
+
 /// Applies `crds` by server-side apply and waits until each is Established.
 pub async fn install_crds(client: &kube::Client, crds: impl IntoIterator<Item = CustomResourceDefinition>) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());

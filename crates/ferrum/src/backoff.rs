@@ -65,6 +65,12 @@ impl RetryState {
 }
 
 /// A wall-clock time as the API writes it (whole seconds).
+/// Reads an RFC 3339 time (what [`to_time`] writes); `None` if it does not read.
+pub(crate) fn parse_time(text: &str) -> Option<SystemTime> {
+    let at: Timestamp = text.parse().ok()?;
+    Some(SystemTime::from(at))
+}
+
 pub(crate) fn to_time(at: SystemTime) -> Time {
     let secs = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
     Time(Timestamp::from_second(i64::try_from(secs).unwrap_or(0)).unwrap_or(Timestamp::UNIX_EPOCH))

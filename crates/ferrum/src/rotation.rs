@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::backoff::to_time;
+use crate::backoff::{parse_time, to_time};
 
 /// The settings of a staged rotation (the backend names the next CA itself, e.g. the `ca`
 /// backend's `next.secretName`).
@@ -199,11 +199,6 @@ impl RotationStatus {
         // Not yet written everywhere: the write that records it brings the next check.
         self.bundles_published_at.as_ref().and(self.switch_at.as_deref()).and_then(parse_time)
     }
-}
-
-fn parse_time(text: &str) -> Option<SystemTime> {
-    let at: k8s_openapi::jiff::Timestamp = text.parse().ok()?;
-    Some(SystemTime::from(at))
 }
 
 fn stamp(at: SystemTime) -> String {

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::backoff::to_time;
+use crate::backoff::{parse_time, to_time};
 use crate::encoding::{hex_encode, pem_encode};
 
 /// The most CA generations an issuer may need at once; a CA change that would need more makes
@@ -96,11 +96,6 @@ pub struct TrustBundleSpec {
 /// SHA-256 of a certificate, hex.
 pub(crate) fn fingerprint(der: &[u8]) -> String {
     hex_encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref())
-}
-
-fn parse_time(text: &str) -> Option<SystemTime> {
-    let at: k8s_openapi::jiff::Timestamp = text.parse().ok()?;
-    Some(SystemTime::from(at))
 }
 
 /// Whether a generation may still be needed at `now`: current, or superseded while a

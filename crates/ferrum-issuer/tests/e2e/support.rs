@@ -285,22 +285,7 @@ pub async fn install_rbac(
         })
         .collect();
     edit(&mut objects);
-    for object in objects {
-        let (group, version) = match object["apiVersion"].as_str().unwrap_or_default().split_once('/') {
-            Some((g, v)) => (g.to_owned(), v.to_owned()),
-            None => (String::new(), object["apiVersion"].as_str().unwrap_or_default().to_owned()),
-        };
-        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &kind));
-        let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-            None => Api::all_with(client.clone(), &ar),
-        };
-        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&object))
-            .await
-            .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
-    }
+    apply_objects(client, "e2e", &objects).await;
 }
 
 /// The message of a request's Ready condition.

@@ -305,7 +305,7 @@ async fn follow_roots<S: Signer>(
             }
         }
         if let (RotationPhase::Switched, Some(reissue)) = (rotation.phase, &spec.reissue) {
-            let switched_at = rotation.switched_at.as_deref().and_then(super::reissue::parse_time);
+            let switched_at = rotation.switched_at.as_deref().and_then(crate::backoff::parse_time);
             if let (Some(switched_at), Ok(())) = (switched_at, ctx.may_write()) {
                 let progress =
                     super::reissue::pass(ctx, scope, issuer, switched_at, reissue, rotation.reissue.as_ref()).await;

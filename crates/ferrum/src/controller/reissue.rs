@@ -13,14 +13,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::context::Context;
+use super::revocation::certificates;
 use crate::api::{IssuerScope, WatchedIssuer};
-use crate::backoff::to_time;
+use crate::backoff::{parse_time, to_time};
 use crate::metrics::IssuerLabels;
 use crate::rotation::{ReissueSpec, ReissueStatus};
 use crate::signer::Signer;
@@ -58,17 +58,6 @@ impl Budgets {
     pub(crate) fn forget(&self, uid: &str) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
-}
-
-/// Reads an RFC 3339 time.
-pub(super) fn parse_time(text: &str) -> Option<SystemTime> {
-    let at: k8s_openapi::jiff::Timestamp = text.parse().ok()?;
-    Some(SystemTime::from(at))
-}
-
-/// cert-manager's Certificate resource.
-fn certificates() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"), "certificates")
 }
 
 /// Whether a Certificate's current certificate was issued before `switched_at` (see the module

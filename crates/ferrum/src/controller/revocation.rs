@@ -707,7 +707,7 @@ fn first_certificate(pem: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// cert-manager's Certificate resource.
-fn certificates() -> ApiResource {
+pub(super) fn certificates() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"), "certificates")
 }
 
